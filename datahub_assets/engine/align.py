@@ -1,0 +1,184 @@
+"""The alignment engine: several clean series onto one time grid (DESIGN section 6).
+
+Inputs are clean series frames (`schema.clean`): `ts` sorted and unique, `value` without nulls.
+Everything here is lazy and pure: no I/O, no clock, no collect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Final, Literal, get_args
+
+import polars as pl
+
+from datahub_assets.engine.grid import (
+    bucket_labels,
+    count_grid,
+    count_step,
+    default_tolerance,
+    duration_grid,
+    to_us,
+)
+from datahub_assets.engine.schema import TS, TS_DTYPE, VALUE
+
+Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count"]
+METHODS: Final = frozenset(get_args(Method))
+AGGREGATES: Final = METHODS - {"locf"}
+Resolution = timedelta | int | Literal["raw"]
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = _Default()
+Tolerance = timedelta | None | _Default
+
+
+def carry_forward(
+    grid: pl.Series, frames: Sequence[pl.LazyFrame], names: Sequence[str], *, tolerance: timedelta | None
+) -> pl.LazyFrame:
+    """Each cell at t holds the series' last observation with ts <= t and t - ts <= tolerance, else null.
+
+    `tolerance=None` carries without limit.
+    """
+    _check_names(frames, names)
+    grid_lf = pl.LazyFrame([grid.cast(TS_DTYPE).alias(TS)]).set_sorted(TS)
+    columns = [
+        grid_lf.join_asof(
+            frame.select(TS, pl.col(VALUE).alias(name)).set_sorted(TS),
+            on=TS,
+            strategy="backward",
+            tolerance=tolerance,
+            check_sortedness=False,
+        ).select(name)
+        for frame, name in zip(frames, names, strict=True)
+    ]
+    return pl.concat([grid_lf, *columns], how="horizontal")
+
+
+def aggregate(
+    labels: pl.Series,
+    frames: Sequence[pl.LazyFrame],
+    names: Sequence[str],
+    *,
+    start: datetime,
+    end: datetime,
+    method: Method,
+    width: timedelta | None = None,
+) -> pl.LazyFrame:
+    """Bucket aggregates labelled by `labels` (sorted): bucket t holds the observations in [start, end)
+    with label(ts) = t. With `width` the label is ts floored to a multiple of width from the epoch;
+    without it the label is the greatest grid label <= ts. Empty buckets are null (count: 0).
+    """
+    _check_names(frames, names)
+    if method not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {method!r}; one of {sorted(AGGREGATES)}")
+    grid_lf = pl.LazyFrame([labels.cast(TS_DTYPE).alias(TS)]).set_sorted(TS)
+    columns = []
+    for frame, name in zip(frames, names, strict=True):
+        inside = frame.filter((pl.col(TS) >= start) & (pl.col(TS) < end))
+        if width is not None:
+            step = to_us(width)
+            labelled = inside.with_columns(
+                ((pl.col(TS).cast(pl.Int64) // step) * step).cast(TS_DTYPE).alias(TS)
+            )
+        else:
+            labelled = inside.join_asof(
+                grid_lf.with_columns(pl.col(TS).alias("_label")), on=TS, strategy="backward"
+            ).select(pl.col("_label").alias(TS), VALUE)
+        agg = labelled.group_by(TS).agg(_agg_expr(method).alias(name))
+        column = grid_lf.join(agg, on=TS, how="left", maintain_order="left").select(name)
+        if method == "count":
+            column = column.select(pl.col(name).fill_null(0).cast(pl.Float64))
+        columns.append(column)
+    return pl.concat([grid_lf, *columns], how="horizontal")
+
+
+def align(
+    frames: Sequence[pl.LazyFrame],
+    names: Sequence[str],
+    *,
+    start: datetime,
+    end: datetime,
+    resolution: Resolution,
+    method: Method = "locf",
+    tolerance: Tolerance = DEFAULT,
+    cadences: Sequence[timedelta] = (),
+) -> pl.LazyFrame:
+    """Align clean series frames onto one grid over [start, end); columns `ts`, then `names` in order.
+
+    resolution: a duration (epoch-aligned grid), an int n (n points from start to end, both included)
+    or "raw" (the union of all series' timestamps in the window, each carried forward).
+    tolerance: for `locf` and `raw`; DEFAULT applies the default rule, None carries without limit.
+    cadences: the catalog cadences of the series, for the default tolerance of `raw`.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; one of {sorted(METHODS)}")
+    if resolution == "raw":
+        if method != "locf":
+            raise ValueError(f"resolution 'raw' carries values forward; method {method!r} needs a grid step")
+        step = max(cadences, default=timedelta(0))
+        grid = union_grid(frames, start=start, end=end)
+        return carry_forward(grid, frames, names, tolerance=resolve_tolerance(tolerance, step))
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, timedelta)):
+        raise ValueError(f"resolution must be a duration, a point count or 'raw', got {resolution!r}")
+    if isinstance(resolution, int):
+        grid = count_grid(start, end, resolution)
+        step = count_step(start, end, resolution)
+        if method == "locf":
+            return carry_forward(grid, frames, names, tolerance=resolve_tolerance(tolerance, step))
+        return aggregate(grid, frames, names, start=start, end=end, method=method)
+    if method == "locf":
+        grid = duration_grid(start, end, resolution)
+        return carry_forward(grid, frames, names, tolerance=resolve_tolerance(tolerance, resolution))
+    labels = bucket_labels(start, end, resolution)
+    return aggregate(labels, frames, names, start=start, end=end, method=method, width=resolution)
+
+
+def resolve_tolerance(tolerance: Tolerance, step: timedelta) -> timedelta | None:
+    if isinstance(tolerance, _Default):
+        return default_tolerance(step)
+    if tolerance is not None and tolerance < timedelta(0):
+        raise ValueError(f"tolerance must not be negative, got {tolerance}")
+    return tolerance
+
+
+def union_grid(frames: Sequence[pl.LazyFrame], *, start: datetime, end: datetime) -> pl.Series:
+    """The sorted union of all frames' timestamps in [start, end)."""
+    stamps = [f.select(TS).filter((pl.col(TS) >= start) & (pl.col(TS) < end)) for f in frames]
+    if not stamps:
+        return pl.Series(TS, [], dtype=TS_DTYPE)
+    return pl.concat(stamps).unique().sort(TS).collect().get_column(TS)
+
+
+def carry_in(tolerance: Tolerance, resolution: Resolution, cadences: Sequence[timedelta] = ()) -> timedelta | None:
+    """How far before `start` a reader must look so the first cells can carry a value in (None: unlimited)."""
+    if isinstance(resolution, timedelta) or resolution == "raw":
+        step = resolution if isinstance(resolution, timedelta) else max(cadences, default=timedelta(0))
+        return resolve_tolerance(tolerance, step)
+    return None
+
+
+def _agg_expr(method: str) -> pl.Expr:
+    value = pl.col(VALUE)
+    return {
+        "mean": value.mean(),
+        "min": value.min(),
+        "max": value.max(),
+        "sum": value.sum(),
+        "first": value.first(),
+        "last": value.last(),
+        "count": value.count(),
+    }[method]
+
+
+def _check_names(frames: Sequence[pl.LazyFrame], names: Sequence[str]) -> None:
+    if len(frames) != len(names):
+        raise ValueError(f"{len(frames)} frames but {len(names)} names")
+    if len(set(names)) != len(names):
+        raise ValueError(f"column names must be unique, got {list(names)}")
+    if TS in names:
+        raise ValueError(f"{TS!r} is reserved for the grid column")

@@ -1,0 +1,48 @@
+"""Column names and the canonical shape of a series: `ts` (UTC, microseconds) and `value` (Float64)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+TS = "ts"
+VALUE = "value"
+TS_DTYPE = pl.Datetime("us", "UTC")
+SERIES_SCHEMA = pl.Schema({TS: TS_DTYPE, VALUE: pl.Float64})
+
+
+def empty_series() -> pl.DataFrame:
+    return pl.DataFrame(schema=SERIES_SCHEMA)
+
+
+def check_series(lf: pl.LazyFrame) -> None:
+    """Raise ValueError unless the frame has a `ts` datetime column and a numeric `value` column."""
+    schema = lf.collect_schema()
+    if TS not in schema or not isinstance(schema[TS], pl.Datetime):
+        raise ValueError(f"series frame needs a datetime column {TS!r}, got {dict(schema)}")
+    if VALUE not in schema or not schema[VALUE].is_numeric():
+        raise ValueError(f"series frame needs a numeric column {VALUE!r}, got {dict(schema)}")
+
+
+def to_canonical(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Cast to the canonical schema; naive timestamps are taken as UTC."""
+    check_series(lf)
+    dtype = lf.collect_schema()[TS]
+    assert isinstance(dtype, pl.Datetime)
+    ts = pl.col(TS)
+    ts = ts.dt.replace_time_zone("UTC") if dtype.time_zone is None else ts.dt.convert_time_zone("UTC")
+    return lf.select(ts.dt.cast_time_unit("us").alias(TS), pl.col(VALUE).cast(pl.Float64))
+
+
+def clean(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Canonical schema, nulls and NaNs dropped, sorted by time, duplicate stamps resolved: last row wins.
+
+    Nulls go first so that a null never hides a real value; the sort is stable so "last" means last in
+    the order the rows arrived (latest fetch, then file order, then row order).
+    """
+    return (
+        to_canonical(lf)
+        .filter(pl.col(VALUE).is_not_null() & pl.col(VALUE).is_not_nan() & pl.col(TS).is_not_null())
+        .sort(TS, maintain_order=True)
+        .unique(subset=[TS], keep="last", maintain_order=True)
+        .set_sorted(TS)
+    )

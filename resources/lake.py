@@ -1,0 +1,165 @@
+"""The lake: Parquet partitions in a hive layout, on a local folder or under `s3://bucket/prefix`.
+
+`<root>/<tenant>/<layer>/<name...>/date=YYYY-MM-DD/data.parquet` (DESIGN section 5). Writes are atomic:
+locally staged under `<root>/.staging/` and moved in with `os.replace`; on S3 one PUT of the whole object.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from pydantic import PrivateAttr
+
+DATA_FILE = "data.parquet"
+_DAY_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_PART = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class LakeError(RuntimeError):
+    pass
+
+
+class ParquetLake(dg.ConfigurableResource):
+    """One path rule for every reader and writer: assets, checks and the API."""
+
+    root: str = ".datahub/lake"
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    _s3: Any = PrivateAttr(default=None)
+
+    # -- layout -------------------------------------------------------------------------------------
+    @property
+    def is_s3(self) -> bool:
+        return self.root.startswith("s3://")
+
+    def dataset(self, tenant: str, layer: str, *name: str) -> str:
+        """The folder of one dataset: `<root>/<tenant>/<layer>/<name...>`; every part is checked."""
+        for part in (tenant, layer, *name):
+            if not _PART.match(part):
+                raise LakeError(f"invalid lake path part {part!r}")
+        return "/".join([self.root.rstrip("/"), tenant, layer, *name])
+
+    def partition(self, dataset: str, day: date, file: str = DATA_FILE) -> str:
+        return f"{dataset}/date={day.isoformat()}/{file}"
+
+    # -- writes -------------------------------------------------------------------------------------
+    def write(self, dataset: str, day: date, frame: pl.DataFrame) -> str:
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, compression="zstd", statistics=True)
+        return self.write_bytes(self.partition(dataset, day), buffer.getvalue())
+
+    def write_bytes(self, uri: str, data: bytes) -> str:
+        """Replace the object at `uri` whole: readers see the old bytes or the new, never a mix."""
+        if self.is_s3:
+            bucket, key = _split_s3(uri)
+            self._client().put_object(Bucket=bucket, Key=key, Body=data)
+            return uri
+        staging = Path(self.root) / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = staging / f"{uuid.uuid4().hex}.tmp"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return str(target)
+
+    # -- reads --------------------------------------------------------------------------------------
+    def days(self, dataset: str) -> list[date]:
+        """The days with a partition, sorted."""
+        if self.is_s3:
+            bucket, prefix = _split_s3(dataset + "/")
+            names = []
+            for page in self._client().get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, Delimiter="/"
+            ):
+                names += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+        else:
+            folder = Path(dataset)
+            names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+        found = [date.fromisoformat(m.group(1)) for n in names if (m := _DAY_DIR.match(n))]
+        return sorted(d for d in found if self.exists(dataset, d))
+
+    def exists(self, dataset: str, day: date) -> bool:
+        uri = self.partition(dataset, day)
+        if self.is_s3:
+            bucket, key = _split_s3(uri)
+            return bool(self._client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"))
+        return Path(uri).is_file()
+
+    def scan(self, dataset: str, days: Sequence[date]) -> pl.LazyFrame | None:
+        """The given days' partitions as one lazy frame (None when none of them exists)."""
+        uris = [self.partition(dataset, d) for d in days if self.exists(dataset, d)]
+        if not uris:
+            return None
+        return pl.scan_parquet(uris, storage_options=self.storage_options(), hive_partitioning=False)
+
+    def read(self, dataset: str, day: date) -> pl.DataFrame:
+        frame = self.scan(dataset, [day])
+        if frame is None:
+            raise LakeError(f"partition {day} of {dataset.removeprefix(self.root)} is not materialized")
+        return frame.collect()
+
+    def storage_options(self) -> dict[str, str] | None:
+        """Options for Polars' own object-store reader (None on a local folder)."""
+        if not self.is_s3:
+            return None
+        return s3_storage_options(self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.s3_region)
+
+    def check(self) -> None:
+        """Raise unless the lake's root can be listed (readiness)."""
+        if self.is_s3:
+            bucket, _ = _split_s3(self.root + "/")
+            self._client().head_bucket(Bucket=bucket)
+        else:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def _client(self) -> Any:
+        if self._s3 is None:
+            self._s3 = self._new_client()
+        return self._s3
+
+    def _new_client(self) -> Any:
+        from dagster_aws.s3 import S3Resource
+
+        return S3Resource(
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=self.s3_access_key,
+            aws_secret_access_key=self.s3_secret_key,
+            region_name=self.s3_region,
+        ).get_client()
+
+
+def s3_storage_options(
+    endpoint: str | None, access_key: str | None, secret_key: str | None, region: str
+) -> dict[str, str]:
+    options = {"aws_region": region}
+    if endpoint:
+        options["aws_endpoint_url"] = endpoint
+        options["aws_allow_http"] = str(endpoint.startswith("http://")).lower()
+    if access_key:
+        options["aws_access_key_id"] = access_key
+    if secret_key:
+        options["aws_secret_access_key"] = secret_key
+    return options
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key

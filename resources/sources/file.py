@@ -1,0 +1,172 @@
+"""`file`: CSV or Parquet files (one file, a glob, or an `s3://` URL), wide: one timestamp, a column per series.
+
+Naive local stamps are localized in `timezone`: at a DST change a repeated wall-clock time keeps both
+readings (its first occurrence, in row order, is summer time) and a stamp inside the skipped hour is an error.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from resources.sources.base import TS, TS_DTYPE, VALUE, SeriesRef, SourceError, in_window
+
+_FILE = "__file"
+_ROW = "__row"
+_CACHE_SIZE = 16
+_CACHE: dict[tuple[Any, ...], pl.DataFrame] = {}
+
+
+class FileSource(dg.ConfigurableResource):
+    name: str
+    path: str
+    format: str | None = None
+    timestamp_columns: list[str]
+    timestamp_format: str | None = None
+    timestamp_unit: str | None = None
+    timestamp_offset_us: int = 0
+    timezone: str = "UTC"
+    delimiter: str = ","
+    decimal: str = "."
+    storage_options: dict[str, str] | None = None
+
+    def read(self, series: SeriesRef, *, start: datetime, end: datetime) -> pl.DataFrame:
+        table = self.load()
+        if series.column not in table.columns:
+            raise SourceError(f"source {self.name!r}: no column {series.column!r} in its files")
+        frame = table.select(TS, _FILE, _ROW, pl.col(series.column).alias(VALUE))
+        return in_window(frame, start, end).pipe(self._values, series.column).select(TS, VALUE)
+
+    def load(self) -> pl.DataFrame:
+        """All files, in sorted path order, with `ts` parsed to UTC; cached while the files are unchanged."""
+        paths = self._paths()
+        key = (self.model_dump_json(), tuple(paths), tuple(_fingerprint(p) for p in paths))
+        if key not in _CACHE:
+            if len(_CACHE) >= _CACHE_SIZE:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = self._parse(tuple(paths))
+        return _CACHE[key]
+
+    def _paths(self) -> list[str]:
+        if self.path.startswith("s3://"):
+            return [self.path]
+        paths = sorted(glob.glob(self.path)) if glob.has_magic(self.path) else [self.path]
+        if not paths or not all(os.path.isfile(p) for p in paths):
+            raise SourceError(f"source {self.name!r}: no file matches its 'path'")
+        return paths
+
+    def _read_one(self, path: str) -> pl.DataFrame:
+        fmt = self.format or ("parquet" if path.endswith(".parquet") else "csv")
+        try:
+            if fmt == "parquet":
+                return pl.read_parquet(path, storage_options=self.storage_options)
+            frame = pl.read_csv(
+                path,
+                separator=self.delimiter,
+                infer_schema=False,
+                encoding="utf8-lossy",
+                storage_options=self.storage_options,
+                truncate_ragged_lines=True,
+            )
+            # Exports often end header lines with stray carriage returns or blanks: names are trimmed.
+            return frame.rename({c: c.strip() for c in frame.columns if c != c.strip()})
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise SourceError(f"source {self.name!r}: cannot read a file of its 'path': {type(exc).__name__}") from None
+
+    def _parse(self, paths: tuple[str, ...]) -> pl.DataFrame:
+        frames = []
+        for index, path in enumerate(paths):
+            frame = self._read_one(path)
+            missing = [c for c in self.timestamp_columns if c not in frame.columns]
+            if missing:
+                raise SourceError(f"source {self.name!r}: timestamp column {missing[0]!r} not found")
+            frames.append(frame.with_columns(pl.lit(index).alias(_FILE), pl.int_range(pl.len()).alias(_ROW)))
+        table = pl.concat(frames, how="diagonal_relaxed")
+        return table.with_columns(self._timestamps(table)).drop(self.timestamp_columns, strict=False)
+
+    def _timestamps(self, table: pl.DataFrame) -> pl.Series:
+        cols = self.timestamp_columns
+        raw = table.get_column(cols[0]) if len(cols) == 1 else table.select(
+            pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator=" ")
+        ).to_series()
+        if raw.dtype == pl.String:
+            raw = raw.str.strip_chars()
+        if self.timestamp_unit is not None or raw.dtype.is_numeric():
+            to_us = 1_000 if self.timestamp_unit == "ms" else 1_000_000
+            parsed = (raw.cast(pl.Float64) * to_us).round().cast(pl.Int64).cast(TS_DTYPE)
+        elif isinstance(raw.dtype, pl.Datetime):
+            parsed = raw
+        else:
+            parsed = self._parse_text(raw, table)
+        if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is None:
+            parsed = self._localize(parsed, table)
+        parsed = parsed.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        return (parsed + pl.duration(microseconds=self.timestamp_offset_us)).alias(TS) if self.timestamp_offset_us \
+            else parsed.alias(TS)
+
+    def _parse_text(self, raw: pl.Series, table: pl.DataFrame) -> pl.Series:
+        try:
+            if self.timestamp_format:
+                return raw.str.strptime(pl.Datetime("us"), self.timestamp_format, strict=True)
+            return raw.str.to_datetime(time_unit="us", strict=True)
+        except pl.exceptions.PolarsError:
+            fmt = self.timestamp_format
+            probe = raw.str.strptime(pl.Datetime("us"), fmt, strict=False) if fmt else raw.str.to_datetime(
+                time_unit="us", strict=False
+            )
+            bad = table.filter(probe.is_null() & raw.is_not_null()).head(1)
+            where = _where(bad)
+            raise SourceError(
+                f"source {self.name!r}: timestamp at {where} does not match "
+                f"{'timestamp_format' if fmt else 'ISO-8601'}"
+            ) from None
+
+    def _localize(self, wall: pl.Series, table: pl.DataFrame) -> pl.Series:
+        frame = pl.DataFrame({"wall": wall, _FILE: table[_FILE], _ROW: table[_ROW]})
+        occurrence = pl.int_range(pl.len()).over("wall")
+        frame = frame.with_columns(
+            pl.col("wall").dt.replace_time_zone(self.timezone, ambiguous="earliest", non_existent="null").alias("a"),
+            pl.col("wall").dt.replace_time_zone(self.timezone, ambiguous="latest", non_existent="null").alias("b"),
+            occurrence.alias("n"),
+        )
+        gap = frame.filter(pl.col("a").is_null() & pl.col("wall").is_not_null()).head(1)
+        if gap.height:
+            raise SourceError(
+                f"source {self.name!r}: local time {gap['wall'][0]} at {_where(gap)} does not exist in "
+                f"{self.timezone} (clocks skipped it)"
+            )
+        return frame.select(pl.when(pl.col("n") == 0).then("a").otherwise("b")).to_series()
+
+    def _values(self, frame: pl.DataFrame, column: str) -> pl.DataFrame:
+        value = pl.col(VALUE)
+        if frame.schema[VALUE] == pl.String:
+            text = value.str.strip_chars().str.replace_all(r"[\s\u00a0]", "")
+            if self.decimal != ".":
+                text = text.str.replace_all(".", "", literal=True).str.replace_all(self.decimal, ".", literal=True)
+            text = pl.when(text == "").then(None).otherwise(text)
+            frame = frame.with_columns(text.alias("__text"), text.cast(pl.Float64, strict=False).alias(VALUE))
+            bad = frame.filter(pl.col(VALUE).is_null() & pl.col("__text").is_not_null()).head(1)
+            if bad.height:
+                raise SourceError(f"source {self.name!r}: column {column!r} at {_where(bad)} is not a number")
+            return frame
+        if not frame.schema[VALUE].is_numeric():
+            raise SourceError(f"source {self.name!r}: column {column!r} is not numeric")
+        return frame.with_columns(value.cast(pl.Float64))
+
+
+def _where(rows: pl.DataFrame) -> str:
+    return f"file #{rows[_FILE][0] + 1}, data row {rows[_ROW][0] + 1}"
+
+
+def _fingerprint(path: str) -> tuple[float, int]:
+    if path.startswith("s3://"):
+        return (0.0, 0)
+    stat = Path(path).stat()
+    return (stat.st_mtime, stat.st_size)
+
