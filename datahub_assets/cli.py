@@ -32,9 +32,9 @@ def validate(catalog: str | None) -> None:
         loaded = load_catalog(path)
     except CatalogError as exc:
         raise click.ClickException(str(exc)) from None
-    from datahub_assets.definitions import build_definitions
-
     import dagster as dg
+
+    from datahub_assets.definitions import build_definitions
 
     dg.Definitions.validate_loadable(build_definitions(loaded))
     click.echo(

@@ -137,7 +137,9 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
     return frame.write_csv(datetime_format="%Y-%m-%dT%H:%M:%S%.fZ").encode()
 
 
-def build_export_asset(catalog: Catalog, export: ExportConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_export_asset(
+    catalog: Catalog, export: ExportConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     grid = catalog.grid(export.grid)
     by_id = catalog.series_by_id()
     members = [by_id[sid] for sid in grid.series]

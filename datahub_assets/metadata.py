@@ -20,8 +20,8 @@ def frame_metadata(frame: pl.DataFrame, ts: str) -> dict[str, Any]:
     }
     if frame.height:
         first, last = frame.get_column(ts).min(), frame.get_column(ts).max()
-        meta["first_ts"] = dg.MetadataValue.timestamp(first)  # type: ignore[arg-type]
-        meta["last_ts"] = dg.MetadataValue.timestamp(last)  # type: ignore[arg-type]
+        meta["first_ts"] = dg.MetadataValue.timestamp(first)
+        meta["last_ts"] = dg.MetadataValue.timestamp(last)
     return meta
 
 

@@ -29,7 +29,7 @@ def _partition_key(at: datetime) -> str:
     return at.astimezone(UTC).date().isoformat()
 
 
-def build_refresh_schedule(source: str, job: dg.JobDefinition, cadence: timedelta) -> dg.ScheduleDefinition:
+def build_refresh_schedule(source: str, job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, cadence: timedelta) -> dg.ScheduleDefinition:
     """Refresh today's (open) partition of one source's series, and what stands on them."""
 
     @dg.schedule(
@@ -47,7 +47,7 @@ def build_refresh_schedule(source: str, job: dg.JobDefinition, cadence: timedelt
     return _refresh
 
 
-def build_close_day_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+def build_close_day_schedule(job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     """Shortly after midnight UTC, materialize yesterday's now closed partition of everything."""
 
     @dg.schedule(name="close_day", cron_schedule=CLOSE_DAY_CRON, job=job, execution_timezone="UTC",

@@ -299,12 +299,15 @@ def load_catalog(path: str | Path) -> Catalog:
     return catalog
 
 
+_TAGS = {"str", "EnvRef", "list[str]", "timedelta", "float", "int"}
+
+
 def _strip_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Drop the union tags pydantic puts in a location (`sources.city.file.path` -> `sources.city.path`)."""
     out = list(loc)
     if len(out) > 2 and out[0] == "sources" and (out[2] in BUILTIN_KINDS or out[2] == "custom"):
         del out[2]
-    return tuple(p for p in out if not (isinstance(p, str) and (p[:1].isupper() or "[" in p or p == "str")))
+    return tuple(p for p in out if not (isinstance(p, str) and (p in _TAGS or "[" in p)))
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

@@ -7,7 +7,7 @@ import polars as pl
 TS = "ts"
 VALUE = "value"
 TS_DTYPE = pl.Datetime("us", "UTC")
-SERIES_SCHEMA = pl.Schema({TS: TS_DTYPE, VALUE: pl.Float64})
+SERIES_SCHEMA = pl.Schema([(TS, TS_DTYPE), (VALUE, pl.Float64())])
 
 
 def empty_series() -> pl.DataFrame:

@@ -11,7 +11,7 @@ import polars as pl
 TS = "ts"
 VALUE = "value"
 TS_DTYPE = pl.Datetime("us", "UTC")
-FRAME_SCHEMA = pl.Schema({TS: TS_DTYPE, VALUE: pl.Float64})
+FRAME_SCHEMA = pl.Schema([(TS, TS_DTYPE), (VALUE, pl.Float64())])
 
 
 class SourceError(RuntimeError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,8 @@ class FileSource(dg.ConfigurableResource):
                 raise SourceError(f"source {self.name!r}: timestamp column {missing[0]!r} not found")
             frames.append(frame.with_columns(pl.lit(index).alias(_FILE), pl.int_range(pl.len()).alias(_ROW)))
         table = pl.concat(frames, how="diagonal_relaxed")
-        return table.with_columns(self._timestamps(table)).drop(self.timestamp_columns, strict=False)
+        stamps = self._timestamps(table)
+        return table.drop(self.timestamp_columns, strict=False).with_columns(stamps)
 
     def _timestamps(self, table: pl.DataFrame) -> pl.Series:
         cols = self.timestamp_columns
@@ -107,8 +108,7 @@ class FileSource(dg.ConfigurableResource):
         if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is None:
             parsed = self._localize(parsed, table)
         parsed = parsed.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-        return (parsed + pl.duration(microseconds=self.timestamp_offset_us)).alias(TS) if self.timestamp_offset_us \
-            else parsed.alias(TS)
+        return (parsed + timedelta(microseconds=self.timestamp_offset_us)).alias(TS)
 
     def _parse_text(self, raw: pl.Series, table: pl.DataFrame) -> pl.Series:
         try:

@@ -1,0 +1,107 @@
+"""The definitions built from the catalog: loadable, policies applied, schedules and checks in place."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from datahub_assets.definitions import build_definitions
+from datahub_assets.schedules import cadence_cron
+from resources.catalog import load_catalog
+from resources.settings import DEMO_CATALOG, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
+    return build_definitions(load_catalog(DEMO_CATALOG), Settings(lake=str(tmp_path_factory.mktemp("lake"))))
+
+
+def test_loadable(defs: dg.Definitions) -> None:
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_three_layers_with_exact_lineage(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert "raw/tetouan/urn_tetouan_zone1_power" in keys and "raw/plant/urn_demo_plant1_output" in keys
+    grid = graph.get(dg.AssetKey(["grid", "city_and_plant_1m"]))
+    assert {p.to_user_string() for p in grid.parent_keys} == {
+        "raw/tetouan/urn_tetouan_zone1_power", "raw/tetouan/urn_tetouan_weather_temperature",
+        "raw/plant/urn_demo_plant1_output"}
+    export = graph.get(dg.AssetKey(["export", "city_and_plant_csv"]))
+    assert export.parent_keys == {dg.AssetKey(["grid", "city_and_plant_1m"])}
+
+
+def test_every_asset_is_daily_partitioned_owned_and_grouped(defs: dg.Definitions) -> None:
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.owners == ["team:data-platform"], spec.key
+        assert spec.group_name in {"raw", "grids", "exports"}, spec.key
+        partitions = spec.partitions_def
+        assert isinstance(partitions, dg.DailyPartitionsDefinition), spec.key
+        assert partitions.start == datetime(2017, 1, 1, tzinfo=partitions.start.tzinfo)
+        assert partitions.end_offset == 1
+
+
+def test_raw_fetches_retry_with_backoff_and_queue_per_source(defs: dg.Definitions) -> None:
+    raw = defs.resolve_assets_def(dg.AssetKey(["raw", "tetouan", "urn_tetouan_zone1_power"]))
+    node = raw.node_def
+    assert isinstance(node, dg.OpDefinition)
+    policy = node.retry_policy
+    assert policy is not None and policy.backoff == dg.Backoff.EXPONENTIAL and policy.jitter == dg.Jitter.PLUS_MINUS
+    assert policy.max_retries >= 3
+    assert node.pool == "source_tetouan"
+
+
+def test_checks_follow_the_catalog(defs: dg.Definitions) -> None:
+    check_keys = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    zone1 = "raw/tetouan/urn_tetouan_zone1_power"
+    assert {(zone1, n) for n in ("no_duplicate_timestamps", "monotonic_time", "values_in_range",
+                                 "no_gaps_over_cadence", "fresh")} <= check_keys
+    plant = "raw/plant/urn_demo_plant1_output"
+    assert (plant, "values_in_range") not in check_keys  # no min/max declared
+
+
+@pytest.mark.parametrize(("cadence", "cron"), [
+    (timedelta(seconds=10), "* * * * *"), (timedelta(minutes=10), "*/10 * * * *"),
+    (timedelta(minutes=7), "*/6 * * * *"), (timedelta(hours=1), "0 * * * *"),
+    (timedelta(hours=5), "0 */4 * * *"), (timedelta(days=1), "0 0 * * *"),
+])
+def test_cadence_cron(cadence: timedelta, cron: str) -> None:
+    assert cadence_cron(cadence) == cron
+
+
+def test_schedules_refresh_today_and_close_yesterday(defs: dg.Definitions) -> None:
+    at = datetime(2024, 5, 3, 12, 10, tzinfo=UTC)
+    refresh = defs.resolve_schedule_def("refresh_tetouan")
+    assert refresh.cron_schedule == "*/10 * * * *"
+    assert defs.resolve_schedule_def("refresh_plant").cron_schedule == "* * * * *"
+    with dg.instance_for_test() as instance:
+        repo = defs.get_repository_def()
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at, repository_def=repo)
+        requests = refresh.evaluate_tick(context).run_requests
+        assert requests is not None and [r.partition_key for r in requests] == ["2024-05-03"]
+        close = defs.resolve_schedule_def("close_day")
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at, repository_def=repo)
+        requests = close.evaluate_tick(context).run_requests
+        assert requests is not None and [r.partition_key for r in requests] == ["2024-05-02"]
+    job = defs.resolve_job_def("refresh_tetouan_job")
+    selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert "raw/tetouan/urn_tetouan_zone1_power" in selected and "export/city_hourly_parquet" in selected
+    assert "raw/plant/urn_demo_plant1_output" not in selected
+
+
+def test_dagster_cli_validates_the_workspace(tmp_path: Path) -> None:
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "DATAHUB_LAKE": str(tmp_path / "lake")}
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "success" in (result.stdout + result.stderr).lower()
