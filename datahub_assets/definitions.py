@@ -14,9 +14,10 @@ from datahub_assets.factories import (
 )
 from datahub_assets.partitions import daily_partitions
 from datahub_assets.schedules import build_close_day_schedule, build_refresh_schedule
-from resources.catalog import Catalog, DemoSourceConfig, load_catalog
-from resources.registry import make_resources
+from resources.catalog import Catalog, DemoSourceConfig, FileSourceConfig, load_catalog
+from resources.registry import make_resources, source_key
 from resources.settings import Settings
+from sensors.file_changes import build_file_changes_sensor
 from sensors.run_failures import build_run_failure_sensor
 
 DEFAULT_CADENCE = timedelta(hours=1)
@@ -47,6 +48,7 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
     everything = dg.define_asset_job("materialize_all", selection=dg.AssetSelection.all())
     jobs = [everything]
     schedules = [build_close_day_schedule(everything)]
+    sensors = [build_run_failure_sensor()]
     for source in catalog.sources:
         keys = [raw_key(s) for s in catalog.series if s.source == source]
         if not keys:
@@ -56,12 +58,15 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
         )
         jobs.append(job)
         schedules.append(build_refresh_schedule(source, job, source_cadence(catalog, source)))
+        if isinstance(catalog.sources[source], FileSourceConfig):
+            sensors.append(build_file_changes_sensor(source, source_key(source), job,
+                                                     first_day=catalog.partitions.start))
 
     defs = dg.Definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
-        sensors=[build_run_failure_sensor()],
+        sensors=sensors,
         resources=make_resources(catalog, settings),
     )
     return defs.map_asset_specs(func=apply_house_policy)

@@ -29,7 +29,9 @@ def _partition_key(at: datetime) -> str:
     return at.astimezone(UTC).date().isoformat()
 
 
-def build_refresh_schedule(source: str, job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, cadence: timedelta) -> dg.ScheduleDefinition:
+def build_refresh_schedule(
+    source: str, job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, cadence: timedelta
+) -> dg.ScheduleDefinition:
     """Refresh today's (open) partition of one source's series, and what stands on them."""
 
     @dg.schedule(

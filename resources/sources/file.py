@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,15 @@ class FileSource(dg.ConfigurableResource):
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = self._parse(tuple(paths))
         return _CACHE[key]
+
+    def fingerprints(self) -> dict[str, str]:
+        """Each matching file's version (`mtime:size`), to notice new or changed files."""
+        return {p: "{:.6f}:{}".format(*_fingerprint(p)) for p in self._paths()}
+
+    def days_of(self, paths: list[str]) -> list[date]:
+        """The UTC days that rows of these files fall on, sorted."""
+        stamps = pl.concat([self._parse((p,)).select(TS) for p in paths])
+        return sorted(stamps.get_column(TS).dt.date().unique().drop_nulls().to_list())
 
     def _paths(self) -> list[str]:
         if self.path.startswith("s3://"):
