@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from datahub_assets.instance import prepare_home
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setenv("DATAHUB_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    prepare_home(tmp_path / "home")
+    return TestClient(create_app())
+
+
+def test_health_checks_lake_and_instance(client: TestClient) -> None:
+    with client:
+        answer = client.get("/health")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "lake": "ok", "instance": "ok"}
+
+
+def test_health_reports_a_lake_it_cannot_use(client: TestClient, tmp_path: Path) -> None:
+    (tmp_path / "lake").write_text("a file where the lake's folder should be")
+    with client:
+        answer = client.get("/health")
+    assert answer.status_code == 503
+    assert answer.json()["lake"] == "error: FileExistsError"
