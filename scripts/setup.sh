@@ -17,7 +17,10 @@ fi
 stamp=.venv/.datahub-lock
 want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+  # (pip's notes about absent local package mirrors are noise here and filtered out)
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
   echo "$want" > "$stamp"
 fi

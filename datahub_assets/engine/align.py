@@ -56,7 +56,7 @@ def carry_forward(
         ).select(name)
         for frame, name in zip(frames, names, strict=True)
     ]
-    return pl.concat([grid_lf, *columns], how="horizontal")
+    return pl.concat([grid_lf, *columns], how="horizontal", strict=True)
 
 
 def aggregate(
@@ -94,7 +94,7 @@ def aggregate(
         if method == "count":
             column = column.select(pl.col(name).fill_null(0).cast(pl.Float64))
         columns.append(column)
-    return pl.concat([grid_lf, *columns], how="horizontal")
+    return pl.concat([grid_lf, *columns], how="horizontal", strict=True)
 
 
 def align(

@@ -50,7 +50,7 @@ def quality(
         pl.col(TS).min().alias("first_ts"),
         pl.col(TS).max().alias("last_ts"),
     )
-    return pl.concat([counts, dups, summary, gaps], how="horizontal")
+    return pl.concat([counts, dups, summary, gaps], how="horizontal", strict=True)
 
 
 def _instant(at: datetime) -> pl.LazyFrame:
