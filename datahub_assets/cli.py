@@ -96,13 +96,15 @@ def up(host: str, port: int, api_port: int) -> None:
         [_bin("dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", host, "-p", str(port)],
         [_bin("uvicorn"), "--factory", "api.app:create_app", "--host", host, "--port", str(api_port)],
     ]
+    stopping: list[int] = []
+    # Explicit handlers: a shell may start us with SIGINT ignored (in the background), Ctrl-C must still work.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     children = [subprocess.Popen(c, cwd=ROOT, start_new_session=True) for c in commands]
     click.echo(f"Dagster UI: http://{host}:{port}   API: http://{host}:{api_port}/docs   (Ctrl-C stops both)")
     try:
-        while all(c.poll() is None for c in children):
+        while not stopping and all(c.poll() is None for c in children):
             time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
     finally:
         for child in children:
             _stop(child)

@@ -100,7 +100,9 @@ class ParquetLake(dg.ConfigurableResource):
         uri = self.partition(dataset, day)
         if self.is_s3:
             bucket, key = _split_s3(uri)
-            return bool(self._client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"))
+            # The exact key sorts first among keys it prefixes; `data.parquet.partial` alone is no partition.
+            listing = self._client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+            return any(item["Key"] == key for item in listing.get("Contents", []))
         return Path(uri).is_file()
 
     def scan(self, dataset: str, days: Sequence[date]) -> pl.LazyFrame | None:
