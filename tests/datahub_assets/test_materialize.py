@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dg.Dagster
         yield lake, instance
 
 
-def tetouan(shared_data: Path) -> pl.DataFrame:
+def tetouan(shared_data: Path, until: datetime = datetime(2017, 1, 3, tzinfo=UTC)) -> pl.DataFrame:
     """The published file read independently: naive stamps in UTC (one offset all year)."""
     return pl.read_csv(shared_data / "tetouan" / "tetouan_city_power_2017.csv").select(
         pl.col("DateTime").str.strptime(pl.Datetime("us", "UTC"), "%m/%d/%y %H:%M").alias("ts"),
@@ -39,7 +40,7 @@ def tetouan(shared_data: Path) -> pl.DataFrame:
         pl.col("Zone 2 Power Consumption").alias("z2"),
         pl.col(pl.String).exclude("DateTime").name.keep(),
         pl.col("Temperature").alias("temp"),
-    ).filter(pl.col("ts") < datetime(2017, 1, 3, tzinfo=UTC))
+    ).filter(pl.col("ts") < until)
 
 
 def test_hourly_export_holds_hourly_means_of_the_published_data(
@@ -142,3 +143,30 @@ def test_carry_in_crosses_the_partition_boundary_and_failing_range_check_blocks(
     # 00:15 - 23:55 = 20 min: the tolerance is inclusive.
     assert grid["m2"].to_list()[:8] == [11.0, 11.0, 11.0, 11.0, None, None, 12.0, 12.0]
     assert grid["m1"].to_list()[:4] == [1.0, 1.0, 3.0, 3.0]
+
+
+@pytest.mark.integration
+def test_demo_day_on_an_s3_lake(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+    """The same assets against S3 (a real endpoint over HTTP): secrets reach the run as EnvVars."""
+    from tests.conftest import S3_BUCKET
+    from tests.s3 import ACCESS_KEY, SECRET_KEY
+
+    monkeypatch.setenv("S3_ACCESS_KEY", ACCESS_KEY)
+    monkeypatch.setenv("S3_SECRET_KEY", SECRET_KEY)
+    root = f"s3://{S3_BUCKET}/e2e-{uuid.uuid4().hex[:8]}"
+    settings = Settings(lake=root, s3_endpoint=s3_endpoint, s3_access_key=ACCESS_KEY, s3_secret_key=SECRET_KEY)
+    defs = build_definitions(load_catalog(DEMO_CATALOG), settings)
+    with dg.instance_for_test() as instance:
+        failed = materialize_partitions("key:raw/tetouan/* or key:grid/city_hourly or key:export/city_hourly_parquet",
+                                        ["2017-01-03"], defs=defs, instance=instance, echo=lambda _: None)
+    assert failed == []
+    lake = make_lake(settings)
+    with dg.build_resources({"lake": lake}) as built:
+        options = built.lake.storage_options()
+    export = pl.read_parquet(f"{root}/default/export/city_hourly_parquet/date=2017-01-03/data.parquet",
+                             storage_options=options)
+    day = tetouan(shared_data, until=datetime(2017, 1, 4, tzinfo=UTC)).filter(
+        pl.col("ts") >= datetime(2017, 1, 3, tzinfo=UTC))
+    truth = day.group_by(pl.col("ts").dt.truncate("1h")).agg(pl.col("z1").mean()).sort("ts")
+    assert export["timestamp"].to_list() == truth["ts"].to_list()
+    assert export["urn:tetouan:zone1.power"].to_list() == pytest.approx(truth["z1"].to_list(), rel=1e-12)

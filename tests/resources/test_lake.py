@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 import resources.lake as lake_module
 from resources.lake import LakeError, ParquetLake
-from tests.resources.conftest import S3_BUCKET
+from tests.conftest import S3_BUCKET
 from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, list_keys
 
 DAYS = [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)]
