@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -37,9 +38,15 @@ class SeriesRef:
 @runtime_checkable
 class SeriesSource(Protocol):
     """`read` returns the readings in [start, end) as `ts` (UTC, us) and `value` (Float64), in the order
-    the source delivered them (not deduplicated, not sorted: the caller cleans and checks)."""
+    the source delivered them (not deduplicated, not sorted: the caller cleans and checks).
 
-    def read(self, series: SeriesRef, *, start: datetime, end: datetime) -> pl.DataFrame: ...
+    `forwarded`: headers of the API request that asked (e.g. `Authorization`, `X-Tenant-ID`); a source sends
+    on only those its catalog entry opts into (`forward_headers`), the others ignore them.
+    """
+
+    def read(
+        self, series: SeriesRef, *, start: datetime, end: datetime, forwarded: Mapping[str, str] | None = None
+    ) -> pl.DataFrame: ...
 
 
 def in_window(frame: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:

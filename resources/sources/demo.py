@@ -4,6 +4,7 @@ same value, so partitions fetched apart or twice agree."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
 
 import dagster as dg
@@ -29,7 +30,9 @@ class DemoSource(dg.ConfigurableResource):
     seed: int = 0
     cadence_seconds: int = 600
 
-    def read(self, series: SeriesRef, *, start: datetime, end: datetime) -> pl.DataFrame:
+    def read(
+        self, series: SeriesRef, *, start: datetime, end: datetime, forwarded: Mapping[str, str] | None = None
+    ) -> pl.DataFrame:
         step = self.cadence_seconds * 1_000_000
         start_us = int(start.timestamp() * 1_000_000)
         end_us = int(end.timestamp() * 1_000_000)

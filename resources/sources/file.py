@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ class FileSource(dg.ConfigurableResource):
     decimal: str = "."
     storage_options: dict[str, str] | None = None
 
-    def read(self, series: SeriesRef, *, start: datetime, end: datetime) -> pl.DataFrame:
+    def read(
+        self, series: SeriesRef, *, start: datetime, end: datetime, forwarded: Mapping[str, str] | None = None
+    ) -> pl.DataFrame:
         table = self.load()
         if series.column not in table.columns:
             raise SourceError(f"source {self.name!r}: no column {series.column!r} in its files")
