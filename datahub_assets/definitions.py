@@ -10,10 +10,13 @@ from datahub_assets.factories import (
     build_export_asset,
     build_grid_asset,
     build_raw_asset,
+    export_key,
+    grid_key,
     raw_key,
 )
 from datahub_assets.partitions import daily_partitions
 from datahub_assets.schedules import build_close_day_schedule, build_refresh_schedule
+from resources import keys
 from resources.catalog import Catalog, DemoSourceConfig, FileSourceConfig, load_catalog
 from resources.registry import make_resources, source_key
 from resources.settings import Settings
@@ -38,24 +41,44 @@ def apply_house_policy(spec: dg.AssetSpec) -> dg.AssetSpec:
     return spec.replace_attributes(owners=[*spec.owners, OWNER] if OWNER not in spec.owners else spec.owners)
 
 
+def source_downstream(catalog: Catalog, source: str) -> list[dg.AssetKey]:
+    """A source's raw series, the grids that use any of them, and those grids' exports."""
+    series = {s.id for s in catalog.series if s.source == source}
+    grids = [g for g in catalog.grids if series & set(g.series)]
+    grid_ids = {g.id for g in grids}
+    return [raw_key(s) for s in catalog.series if s.id in series] + [grid_key(g) for g in grids] + [
+        export_key(e) for e in catalog.exports if e.grid in grid_ids]
+
+
+def ondemand_specs(catalog: Catalog) -> list[dg.AssetSpec]:
+    """What the API produces, declared so the UI draws its lineage: every raw series feeds it. The API
+    records its work as runless materializations of these keys."""
+    deps = [raw_key(s) for s in catalog.series]
+    return [
+        dg.AssetSpec(list(keys.ONDEMAND_ALIGN), deps=deps, group_name="ondemand", kinds={"fastapi"},
+                     description="Aligned grids served on demand by the API (recorded per flush)."),
+        dg.AssetSpec(list(keys.ONDEMAND_EXPORT), deps=deps, group_name="ondemand", kinds={"fastapi"},
+                     description="Exports produced on demand by the API (one event per export)."),
+    ]
+
+
 def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings()
     partitions = daily_partitions(catalog)
     assets: list[dg.AssetsDefinition] = [build_raw_asset(catalog, s, partitions) for s in catalog.series]
     assets += [build_grid_asset(catalog, g, partitions) for g in catalog.grids]
     assets += [build_export_asset(catalog, e, partitions) for e in catalog.exports]
+    ondemand = ondemand_specs(catalog)
 
-    everything = dg.define_asset_job("materialize_all", selection=dg.AssetSelection.all())
+    everything = dg.define_asset_job("materialize_all", selection=dg.AssetSelection.assets(*assets))
     jobs = [everything]
     schedules = [build_close_day_schedule(everything)]
     sensors = [build_run_failure_sensor()]
     for source in catalog.sources:
-        keys = [raw_key(s) for s in catalog.series if s.source == source]
-        if not keys:
+        selected = source_downstream(catalog, source)
+        if not selected:
             continue
-        job = dg.define_asset_job(
-            f"refresh_{source}_job", selection=dg.AssetSelection.assets(*keys).downstream()
-        )
+        job = dg.define_asset_job(f"refresh_{source}_job", selection=dg.AssetSelection.assets(*selected))
         jobs.append(job)
         schedules.append(build_refresh_schedule(source, job, source_cadence(catalog, source)))
         if isinstance(catalog.sources[source], FileSourceConfig):
@@ -63,7 +86,7 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
                                                      first_day=catalog.partitions.start))
 
     defs = dg.Definitions(
-        assets=assets,
+        assets=[*assets, *ondemand],
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,

@@ -15,6 +15,7 @@ from datahub_assets.engine.schema import TS, clean
 from datahub_assets.metadata import frame_metadata
 from datahub_assets.partitions import day_window, is_open, partition_day
 from datahub_assets.window import raw_dataset, read_many
+from resources import keys
 from resources.catalog import Catalog, ExportConfig, GridConfig, SeriesConfig
 from resources.lake import ParquetLake
 from resources.registry import LAKE, source_key
@@ -27,15 +28,15 @@ EXPORT_TIMESTAMP = "timestamp"
 
 
 def raw_key(series: SeriesConfig) -> dg.AssetKey:
-    return dg.AssetKey(["raw", series.source, series.slug])
+    return dg.AssetKey(list(keys.raw_path(series)))
 
 
 def grid_key(grid: GridConfig) -> dg.AssetKey:
-    return dg.AssetKey(["grid", grid.id])
+    return dg.AssetKey(list(keys.grid_path(grid)))
 
 
 def export_key(export: ExportConfig) -> dg.AssetKey:
-    return dg.AssetKey(["export", export.id])
+    return dg.AssetKey(list(keys.export_path(export)))
 
 
 def source_pool(source: str) -> str:

@@ -13,6 +13,7 @@ from typing import Final, Literal, get_args
 import polars as pl
 
 from datahub_assets.engine.grid import (
+    as_utc,
     bucket_labels,
     count_grid,
     count_step,
@@ -74,6 +75,7 @@ def aggregate(
     without it the label is the greatest grid label <= ts. Empty buckets are null (count: 0).
     """
     _check_names(frames, names)
+    start, end = as_utc(start), as_utc(end)
     if method not in AGGREGATES:
         raise ValueError(f"unknown aggregate {method!r}; one of {sorted(AGGREGATES)}")
     grid_lf = pl.LazyFrame([labels.cast(TS_DTYPE).alias(TS)]).set_sorted(TS)
@@ -148,6 +150,7 @@ def resolve_tolerance(tolerance: Tolerance, step: timedelta) -> timedelta | None
 
 def union_grid(frames: Sequence[pl.LazyFrame], *, start: datetime, end: datetime) -> pl.Series:
     """The sorted union of all frames' timestamps in [start, end)."""
+    start, end = as_utc(start), as_utc(end)
     stamps = [f.select(TS).filter((pl.col(TS) >= start) & (pl.col(TS) < end)) for f in frames]
     if not stamps:
         return pl.Series(TS, [], dtype=TS_DTYPE)

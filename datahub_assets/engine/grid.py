@@ -26,6 +26,11 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+def as_utc(t: datetime) -> datetime:
+    """The same instant as an aware UTC datetime (naive datetimes are UTC)."""
+    return from_us(to_us(t))
+
+
 def _check_window(start: datetime, end: datetime) -> tuple[int, int]:
     start_us, end_us = to_us(start), to_us(end)
     if end_us <= start_us:

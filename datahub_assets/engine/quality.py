@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from datahub_assets.engine.grid import as_utc
 from datahub_assets.engine.schema import TS, VALUE, clean, to_canonical
 
 
@@ -25,6 +26,7 @@ def quality(
     before it), out_of_range, gaps (spaces between readings wider than max_gap; the window's start, and
     its end when the window is closed, count as edges), largest_gap (seconds), first_ts, last_ts.
     """
+    start, end = as_utc(start), as_utc(end)
     raw = to_canonical(fetched)
     present = raw.filter(pl.col(VALUE).is_not_null() & pl.col(VALUE).is_not_nan())
     counts = raw.select(

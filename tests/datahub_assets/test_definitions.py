@@ -42,12 +42,22 @@ def test_three_layers_with_exact_lineage(defs: dg.Definitions) -> None:
 
 def test_every_asset_is_daily_partitioned_owned_and_grouped(defs: dg.Definitions) -> None:
     for spec in defs.resolve_all_asset_specs():
+        if spec.group_name == "ondemand":
+            continue
         assert spec.owners == ["team:data-platform"], spec.key
         assert spec.group_name in {"raw", "grids", "exports"}, spec.key
         partitions = spec.partitions_def
         assert isinstance(partitions, dg.DailyPartitionsDefinition), spec.key
         assert partitions.start == datetime(2017, 1, 1, tzinfo=partitions.start.tzinfo)
         assert partitions.end_offset == 1
+
+
+def test_ondemand_assets_draw_lineage_from_every_raw_series(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    raw = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
+    for name in ("align", "export"):
+        node = graph.get(dg.AssetKey(["ondemand", name]))
+        assert node.parent_keys == raw and not node.is_materializable
 
 
 def test_raw_fetches_retry_with_backoff_and_queue_per_source(defs: dg.Definitions) -> None:

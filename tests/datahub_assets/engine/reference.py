@@ -29,6 +29,14 @@ def seconds_of(t: datetime) -> float:
     return (t - EPOCH).total_seconds()
 
 
+def span(stamps: pl.Series) -> tuple[datetime, datetime]:
+    """The first and last instant of a datetime column."""
+    first, last = stamps.min(), stamps.max()
+    assert isinstance(first, datetime)
+    assert isinstance(last, datetime)
+    return first, last
+
+
 def series(pairs: Pairs, *, unit: timedelta = timedelta(seconds=1)) -> pl.LazyFrame:
     """A canonical series frame from (time in `unit`, value) pairs, rows kept as given."""
     return pl.LazyFrame(
@@ -98,7 +106,7 @@ def ref_default_tolerance(step: timedelta) -> timedelta:
 # --- alignment ----------------------------------------------------------------------------------------
 
 
-def ref_locf(grid: Sequence[int], obs: Pairs, tolerance: int | None) -> list[float | None]:
+def ref_locf(grid: Sequence[int], obs: Pairs, tolerance: float | None) -> list[float | None]:
     """For each grid time t: the value of the last observation with ts <= t, if t - ts <= tolerance."""
     times = [t for t, _ in obs]
     out: list[float | None] = []
@@ -112,7 +120,7 @@ def ref_locf(grid: Sequence[int], obs: Pairs, tolerance: int | None) -> list[flo
     return out
 
 
-def ref_locf_loop(grid: Sequence[int], obs: Pairs, tolerance: int | None) -> list[float | None]:
+def ref_locf_loop(grid: Sequence[int], obs: Pairs, tolerance: float | None) -> list[float | None]:
     """The same as ref_locf by a plain scan over all observations (for small inputs)."""
     out: list[float | None] = []
     for t in grid:

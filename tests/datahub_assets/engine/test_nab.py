@@ -25,6 +25,7 @@ from tests.datahub_assets.engine.reference import (
     ref_locf,
     ref_union,
     seconds_of,
+    span,
 )
 
 FIVE_MIN = timedelta(minutes=5)
@@ -63,7 +64,8 @@ def test_duplicate_stamp_last_row_wins(shared_data: Path, name: str, rows: int, 
     expected = ref_clean(pairs(raw))
     assert_frame_equal(out, frame([t for t, _ in expected], {VALUE: [v for _, v in expected]}))
 
-    counts = quality(raw, start=out[TS].min(), end=out[TS].max() + FIVE_MIN).collect().row(0, named=True)  # type: ignore[operator]
+    first, last = span(out[TS])
+    counts = quality(raw, start=first, end=last + FIVE_MIN).collect().row(0, named=True)
     assert (counts["rows"], counts["duplicates"], counts["backwards"], counts["nulls"]) == (rows, 1, 0, 0)
 
 
@@ -85,14 +87,14 @@ def test_machine_temperature_goes_backwards(shared_data: Path) -> None:
     expected = ref_clean(pairs(raw))
     assert_frame_equal(out, frame([t for t, _ in expected], {VALUE: [v for _, v in expected]}))
 
-    start = datetime(2013, 12, 2, tzinfo=UTC)
-    end = out[TS].max() + FIVE_MIN  # type: ignore[operator]
+    first, last = span(out[TS])
+    start, end = datetime(2013, 12, 2, tzinfo=UTC), last + FIVE_MIN
     counts = quality(raw, start=start, end=end, max_gap=timedelta(hours=1)).collect().row(0, named=True)
     assert counts["rows"] == stamps.len()
     assert counts["backwards"] == 1
     assert counts["duplicates"] == len(repeated)
     assert counts["gaps"] >= 1  # the file has outages of hours
-    assert (counts["first_ts"], counts["last_ts"]) == (out[TS].min(), out[TS].max())
+    assert (counts["first_ts"], counts["last_ts"]) == (first, last)
 
 
 # --- two irregular series on one grid ---------------------------------------------------------------------
@@ -106,8 +108,9 @@ def traffic(shared_data: Path) -> dict[str, Any]:
     frames = [clean(r).collect() for r in raws]
     obs = [ref_clean(pairs(r)) for r in raws]
     shared = set.intersection(*({t for t, _ in o} for o in obs))
-    start = max(f[TS].min() for f in frames)  # type: ignore[type-var]
-    end = min(f[TS].max() for f in frames)  # type: ignore[type-var]
+    spans = [span(f[TS]) for f in frames]
+    start = max(first for first, _ in spans)
+    end = min(last for _, last in spans)
     return {"names": names, "frames": frames, "obs": obs, "shared": shared, "start": start, "end": end}
 
 

@@ -69,7 +69,7 @@ def test_backwards_with_a_null_value_still_counts_the_stamp() -> None:
         ({"minimum": 5.0}, 4),
     ],
 )
-def test_out_of_range_bounds_inclusive(kwargs: dict[str, float], expected: int) -> None:
+def test_out_of_range_bounds_inclusive(kwargs: dict[str, Any], expected: int) -> None:
     assert counts([(10, 1.0), (20, 2.0), (30, 3.0), (40, 4.0), (50, None)], **kwargs)["out_of_range"] == expected
 
 
