@@ -6,21 +6,41 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import dagster as dg
 from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
 
-from api.routes import health
+from api import errors
+from api.metrics import Metrics
+from api.routes import catalog as catalog_routes
+from api.routes import exports, health, materializations, series
+from api.state import load_state
+from resources.catalog import Catalog
+from resources.settings import Settings
 
 
-def create_app(resources: dict[str, Any] | None = None) -> FastAPI:
-    """Build the app; the lifespan loads the catalog and resources once (or takes `resources` as given)."""
+def create_app(
+    settings: Settings | None = None,
+    catalog: Catalog | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> FastAPI:
+    """Build the app; the lifespan loads catalog and resources once (tests may hand in their own)."""
+
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        from api.state import load_state
-
-        async with load_state(resources) as state:
+        async with load_state(metrics, settings, catalog, instance) as state:
             yield state
 
-    app = FastAPI(title="DataHub", version="0.1.0", lifespan=lifespan)
-    app.include_router(health.router)
+    app = FastAPI(
+        title="DataHub",
+        version="0.1.0",
+        description="Aligned time series on demand (a drop-in for the NKZ DataHub BFF contract).",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"]).instrument(app)
+    for module in (health, catalog_routes, series, exports, materializations):
+        app.include_router(module.router)
     return app

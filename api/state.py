@@ -1,25 +1,45 @@
-"""What the API holds for its lifetime: the catalog, the built resources and the Dagster instance."""
+"""What the API holds for its lifetime: catalog, built resources, Dagster instance, read-through,
+lineage writer and metrics."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import dagster as dg
 
-from resources.catalog import load_catalog
-from resources.registry import make_resources
+from api.lineage import LineageRecorder
+from api.metrics import Metrics
+from api.service import Context
+from datahub_assets.window import ReadThrough
+from resources.catalog import Catalog, load_catalog
+from resources.registry import EXPORTS, LAKE, make_resources
 from resources.settings import Settings
 
 
 @asynccontextmanager
-async def load_state(given: dict[str, Any] | None = None) -> AsyncIterator[dict[str, Any]]:
-    """Lifespan state: `catalog`, `resources` (built, `${VAR}`s resolved), `instance`."""
-    if given is not None:
-        yield given
-        return
-    settings = Settings()
-    catalog = load_catalog(settings.catalog)
-    with dg.build_resources(make_resources(catalog, settings)) as built, dg.DagsterInstance.get() as instance:
-        yield {"catalog": catalog, "resources": built, "instance": instance}
+async def load_state(
+    metrics: Metrics,
+    settings: Settings | None = None,
+    catalog: Catalog | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Lifespan state: `context`, `resources`, `instance`, `lineage`, `metrics`. Given objects are used as
+    they are (tests), the rest is built from the environment."""
+    settings = settings or Settings()
+    catalog = catalog or load_catalog(settings.catalog)
+    async with AsyncExitStack() as stack:
+        built = stack.enter_context(dg.build_resources(make_resources(catalog, settings)))
+        if instance is None:
+            instance = stack.enter_context(dg.DagsterInstance.get())
+        lake = getattr(built, LAKE)
+        through = ReadThrough(lake, catalog, built, max_days=settings.read_through_max_days,
+                              on_fetch=lambda source: metrics.read_through.labels(source).inc())
+        lineage = LineageRecorder(instance, metrics, flush_seconds=settings.lineage_flush_seconds,
+                                  maxsize=settings.lineage_queue_size)
+        lineage.start()
+        stack.callback(lineage.stop)
+        context = Context(catalog=catalog, lake=lake, through=through, settings=settings, metrics=metrics)
+        yield {"context": context, "resources": built, "exports": getattr(built, EXPORTS), "instance": instance,
+               "lineage": lineage, "metrics": metrics}

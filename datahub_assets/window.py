@@ -1,18 +1,37 @@
-"""Read series from the lake for a window, with the carry-in before `start` that alignment needs.
+"""Read series from the lake for a window, with the carry-in before `start` that alignment needs, and
+read-through: days the lake does not hold are fetched from the series' source.
 
 Shared by the grid assets and the API, so both see the same rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+import hashlib
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
+from datahub_assets.engine.grid import as_utc
 from datahub_assets.engine.schema import SERIES_SCHEMA, TS, clean
 from resources.catalog import Catalog, SeriesConfig
 from resources.lake import ParquetLake
+from resources.registry import source_key
+from resources.sources.base import SeriesRef
+
+DEFAULT_MAX_DAYS = 31
+
+
+class TooManyMissingDays(Exception):
+    """More unmaterialized days than read-through may fetch for one request."""
+
+    def __init__(self, missing: dict[str, list[date]], limit: int) -> None:
+        self.missing, self.limit = missing, limit
+        count = sum(len(d) for d in missing.values())
+        super().__init__(f"{count} days are not materialized (read-through fetches at most {limit})")
 
 
 def raw_dataset(lake: ParquetLake, catalog: Catalog, series: SeriesConfig) -> str:
@@ -21,6 +40,141 @@ def raw_dataset(lake: ParquetLake, catalog: Catalog, series: SeriesConfig) -> st
 
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def series_ref(series: SeriesConfig) -> SeriesRef:
+    return SeriesRef(entity=series.entity, attribute=series.attribute, column=series.selector)
+
+
+class ReadThrough:
+    """Fetches the days a request needs that the lake does not hold, through the same source resources the
+    raw assets use. Concurrent requests for one (tenant, series, day) share one fetch; fetches from one
+    source run one at a time; whole closed days are written back unless caller credentials were forwarded.
+    """
+
+    def __init__(
+        self,
+        lake: ParquetLake,
+        catalog: Catalog,
+        resources: Any,
+        *,
+        max_days: int = DEFAULT_MAX_DAYS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_fetch: Callable[[str], None] | None = None,
+    ) -> None:
+        self.lake, self.catalog, self.resources = lake, catalog, resources
+        self.max_days, self.clock, self.on_fetch = max_days, clock, on_fetch
+        self._guard = threading.Lock()
+        self._inflight: dict[tuple[str, ...], Future[pl.DataFrame]] = {}
+        self._source_locks: dict[str, threading.Lock] = {}
+
+    def fetch(self, series: SeriesConfig, day: date, forwarded: Mapping[str, str] | None) -> pl.DataFrame:
+        source = getattr(self.resources, source_key(series.source))
+        sent = _forwarded_for(source, forwarded)
+        identity = hashlib.sha256(repr(sorted(sent.items())).encode()).hexdigest()[:16] if sent else ""
+        key = (self.catalog.tenant_of(series), series.id, day.isoformat(), identity)
+        with self._guard:
+            future = self._inflight.get(key)
+            owner = future is None
+            if future is None:
+                future = self._inflight[key] = Future()
+        if not owner:
+            return future.result()
+        try:
+            frame = self._fetch(series, day, source, forwarded, write_back=not sent)
+            future.set_result(frame)
+            return frame
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        finally:
+            with self._guard:
+                self._inflight.pop(key, None)
+
+    def _fetch(
+        self, series: SeriesConfig, day: date, source: Any, forwarded: Mapping[str, str] | None, *, write_back: bool
+    ) -> pl.DataFrame:
+        with self._guard:
+            lock = self._source_locks.setdefault(series.source, threading.Lock())
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        with lock:
+            dataset = raw_dataset(self.lake, self.catalog, series)
+            if self.lake.exists(dataset, day):  # materialized while we waited
+                return self.lake.read(dataset, day)
+            if self.on_fetch:
+                self.on_fetch(series.source)
+            fetched = source.read(series_ref(series), start=start, end=start + timedelta(days=1), forwarded=forwarded)
+            frame = clean(fetched.lazy()).collect()
+            if write_back and day < self.clock().astimezone(UTC).date():
+                self.lake.write(dataset, day, frame)
+        return frame
+
+
+def _forwarded_for(source: Any, forwarded: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's headers this source would send on (its `forward_headers`)."""
+    wanted = {h.lower() for h in getattr(source, "forward_headers", None) or []}
+    return {k.lower(): v for k, v in (forwarded or {}).items() if k.lower() in wanted}
+
+
+def needed_days(
+    lake: ParquetLake, dataset: str, *, start: datetime, end: datetime, carry: timedelta | None
+) -> tuple[list[date], datetime | None]:
+    """The partition days a window needs, and the lower time bound (None: no bound)."""
+    last_day = (end - timedelta(microseconds=1)).date()
+    if carry is None:
+        earlier = [d for d in lake.days(dataset) if d < start.date()]
+        return earlier[-1:] + days_between(start.date(), last_day), None
+    lower = start - carry
+    return days_between(lower.date(), last_day), lower
+
+
+def read_many(
+    lake: ParquetLake,
+    catalog: Catalog,
+    series: Sequence[SeriesConfig],
+    *,
+    start: datetime,
+    end: datetime,
+    carry: timedelta | None,
+    through: ReadThrough | None = None,
+    forwarded: Mapping[str, str] | None = None,
+) -> list[pl.LazyFrame]:
+    """Each series' stored readings in [start - carry, end), clean; `carry=None` reaches back to the last
+    stored reading however old. Without `through` an unmaterialized day reads as empty; with it, missing
+    days up to today are fetched (at most `through.max_days` per call, else TooManyMissingDays)."""
+    start, end = as_utc(start), as_utc(end)
+    plans = []
+    missing: dict[str, list[date]] = {}
+    for s in series:
+        dataset = raw_dataset(lake, catalog, s)
+        days, lower = needed_days(lake, dataset, start=start, end=end, carry=carry)
+        present = set(lake.days(dataset)) if through is not None else set(days)
+        absent = []
+        if through is not None:
+            today = through.clock().astimezone(UTC).date()
+            window_days = [d for d in days if d >= (lower or start).date()]
+            absent = [d for d in window_days if d not in present and d <= today]
+            if absent:
+                missing[s.id] = absent
+        plans.append((s, dataset, [d for d in days if d in present], absent, lower))
+    if through is not None and sum(len(d) for d in missing.values()) > through.max_days:
+        raise TooManyMissingDays(missing, through.max_days)
+    frames = []
+    for s, dataset, stored, absent, lower in plans:
+        fetched = [through.fetch(s, d, forwarded).lazy() for d in absent] if through is not None else []
+        scanned = lake.scan(dataset, stored)
+        window = pl.col(TS) < end
+        if lower is not None:
+            window = window & (pl.col(TS) >= lower)
+        if scanned is not None and not fetched:
+            # Stored partitions are clean and read in day order: sorted and unique as they are.
+            frames.append(scanned.filter(window).set_sorted(TS))
+        elif scanned is not None or fetched:
+            parts = fetched + ([scanned] if scanned is not None else [])
+            frames.append(clean(pl.concat(parts, how="vertical_relaxed").filter(window)))
+        else:
+            frames.append(pl.LazyFrame(schema=SERIES_SCHEMA))
+    return frames
 
 
 def read_series(
@@ -32,33 +186,5 @@ def read_series(
     end: datetime,
     carry: timedelta | None,
 ) -> pl.LazyFrame:
-    """The stored readings in [start - carry, end), clean; `carry=None` reaches back to the last stored
-    reading however old. An unmaterialized day reads as empty."""
-    dataset = raw_dataset(lake, catalog, series)
-    last_day = (end - timedelta(microseconds=1)).date()
-    if carry is None:
-        earlier = [d for d in lake.days(dataset) if d < start.date()]
-        days = earlier[-1:] + days_between(start.date(), last_day)
-        lower = None
-    else:
-        lower = start - carry
-        days = days_between(lower.date(), last_day)
-    frame = lake.scan(dataset, days)
-    if frame is None:
-        return pl.LazyFrame(schema=SERIES_SCHEMA)
-    window = pl.col(TS) < end
-    if lower is not None:
-        window = window & (pl.col(TS) >= lower)
-    return clean(frame.filter(window))
-
-
-def read_many(
-    lake: ParquetLake,
-    catalog: Catalog,
-    series: Sequence[SeriesConfig],
-    *,
-    start: datetime,
-    end: datetime,
-    carry: timedelta | None,
-) -> list[pl.LazyFrame]:
-    return [read_series(lake, catalog, s, start=start, end=end, carry=carry) for s in series]
+    """One series from the lake only (see `read_many`)."""
+    return read_many(lake, catalog, [series], start=start, end=end, carry=carry)[0]

@@ -15,15 +15,19 @@ from resources.catalog import (
     DemoSourceConfig,
     EnvRef,
     FileSourceConfig,
+    HttpSourceConfig,
     SourceConfig,
 )
+from resources.export_store import ExportStore
 from resources.lake import ParquetLake, s3_storage_options
 from resources.settings import Settings
 from resources.sources.base import SourceError
 from resources.sources.demo import DemoSource
 from resources.sources.file import FileSource
+from resources.sources.http import HttpSource
 
 LAKE = "lake"
+EXPORTS = "exports"
 
 
 def source_key(name: str) -> str:
@@ -66,6 +70,24 @@ def make_source(name: str, config: SourceConfig, base_dir: Path, settings: Setti
         )
     if isinstance(config, DemoSourceConfig):
         return DemoSource(name=name, seed=config.seed, cadence_seconds=int(config.cadence.total_seconds()))
+    if isinstance(config, HttpSourceConfig):
+        return HttpSource(
+            name=name,
+            url=_value(config.url),
+            format=config.format,
+            records=config.records,
+            timestamp_field=config.timestamp_field,
+            value_field=config.value_field,
+            timestamp_unit=config.timestamp_unit,
+            next=config.next,
+            page_param=config.page_param,
+            page_size=config.page_size,
+            headers={k: _value(v) for k, v in config.headers.items()},
+            forward_headers=list(config.forward_headers),
+            timeout_seconds=config.timeout.total_seconds(),
+            retries=config.retries,
+            rate_limit=config.rate_limit,
+        )
     if isinstance(config, CustomSourceConfig):
         module_name, _, class_name = config.kind.partition(":")
         try:
@@ -77,10 +99,23 @@ def make_source(name: str, config: SourceConfig, base_dir: Path, settings: Setti
     raise SourceError(f"source {name!r}: kind {config.kind!r} is not supported by this build")
 
 
+def make_export_store(settings: Settings) -> ExportStore:
+    return ExportStore(
+        bucket=settings.s3_bucket,
+        endpoint=settings.s3_endpoint,
+        external_url=settings.s3_external_url,
+        access_key=_env("S3_ACCESS_KEY", settings.s3_access_key),
+        secret_key=_env("S3_SECRET_KEY", settings.s3_secret_key),
+        region=settings.s3_region,
+        local_dir=str(settings.exports_dir),
+        expires_in=settings.export_url_expiry_seconds,
+    )
+
+
 def make_resources(catalog: Catalog, settings: Settings | None = None) -> dict[str, Any]:
-    """Lake plus one resource per catalog source, keyed by `source_key(name)`."""
+    """Lake, export store and one resource per catalog source, keyed by `source_key(name)`."""
     settings = settings or Settings()
-    resources: dict[str, Any] = {LAKE: make_lake(settings)}
+    resources: dict[str, Any] = {LAKE: make_lake(settings), EXPORTS: make_export_store(settings)}
     for name, config in catalog.sources.items():
         resources[source_key(name)] = make_source(name, config, catalog.base_dir, settings)
     return resources

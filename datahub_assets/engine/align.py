@@ -157,11 +157,22 @@ def union_grid(frames: Sequence[pl.LazyFrame], *, start: datetime, end: datetime
     return pl.concat(stamps).unique().sort(TS).collect().get_column(TS)
 
 
-def carry_in(tolerance: Tolerance, resolution: Resolution, cadences: Sequence[timedelta] = ()) -> timedelta | None:
-    """How far before `start` a reader must look so the first cells can carry a value in (None: unlimited)."""
-    if isinstance(resolution, timedelta) or resolution == "raw":
-        step = resolution if isinstance(resolution, timedelta) else max(cadences, default=timedelta(0))
-        return resolve_tolerance(tolerance, step)
+def carry_in(
+    tolerance: Tolerance,
+    resolution: Resolution,
+    cadences: Sequence[timedelta] = (),
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> timedelta | None:
+    """How far before `start` a reader must look so the first cells can carry a value in (None: unlimited).
+    A point-count grid needs the window (`start`, `end`) to know its step; without it: unlimited."""
+    if isinstance(resolution, timedelta):
+        return resolve_tolerance(tolerance, resolution)
+    if resolution == "raw":
+        return resolve_tolerance(tolerance, max(cadences, default=timedelta(0)))
+    if start is not None and end is not None:
+        return resolve_tolerance(tolerance, count_step(start, end, resolution))
     return None
 
 

@@ -18,7 +18,7 @@ def test_resources_per_source_with_paths_relative_to_the_catalog(tmp_path: Path)
         "partitions: {start: '2020-01-01'}\nsources:\n  f: {kind: file, path: d.csv, timestamp_column: t}\n"
         "  g: {kind: demo}\n")
     resources = make_resources(load_catalog(tmp_path / "sub" / "c.yaml"), Settings(lake=str(tmp_path / "lake")))
-    assert set(resources) == {"lake", source_key("f"), source_key("g")}
+    assert set(resources) == {"lake", "exports", source_key("f"), source_key("g")}
     source = resources[source_key("f")]
     assert isinstance(source, FileSource) and source.path == str((tmp_path / "sub" / "d.csv").resolve())
 

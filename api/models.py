@@ -1,0 +1,132 @@
+"""Request and response models (NKZ DataHub field names, camelCase aliases accepted)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+
+Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count"]
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def _instant(value: Any) -> datetime:
+    """ISO-8601 (naive = UTC) or epoch seconds -> aware UTC datetime."""
+    if isinstance(value, bool):
+        raise ValueError("expected an ISO-8601 time or epoch seconds")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or not -MAX_EPOCH <= value <= MAX_EPOCH:
+            raise ValueError("epoch seconds out of range")
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            pass
+        else:
+            return _instant(number)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError("expected an ISO-8601 time or epoch seconds") from None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    raise ValueError("expected an ISO-8601 time or epoch seconds")
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SeriesSelector(_Body):
+    entity_id: str = Field(
+        min_length=1, max_length=512, validation_alias=AliasChoices("entity_id", "entityId"),
+        description="NGSI-LD or catalog entity id",
+    )
+    attribute: str = Field(min_length=1, max_length=256)
+    source: str | None = Field(None, min_length=1, max_length=64, description="catalog source name (optional)")
+
+
+class AlignRequest(_Body):
+    series: list[SeriesSelector] = Field(min_length=1, description="series, in the order of the output columns")
+    start_time: Instant = Field(validation_alias=AliasChoices("start_time", "startTime"))
+    end_time: Instant = Field(validation_alias=AliasChoices("end_time", "endTime"))
+    resolution: str | int = Field(
+        "1m", description='a duration ("1m", "1h"), "raw", or an integer: that many evenly spaced points'
+    )
+    method: Method = "locf"
+    tolerance: str | None = Field(None, description='locf tolerance ("15m"), or "none" for no limit')
+
+
+class ExportRequest(AlignRequest):
+    resolution: str | int | None = None  # type: ignore[assignment]
+    method: Method | None = None  # type: ignore[assignment]
+    format: Literal["csv", "parquet"] = "csv"
+    aggregation: Literal["raw", "1 hour", "1 day"] | None = Field(
+        None, description="NKZ calendar buckets; an explicit resolution wins; neither means hourly"
+    )
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    entity_id: str
+    attribute: str
+    source: str
+    unit: str | None = None
+
+
+class AlignResponse(BaseModel):
+    """JSON answer: epoch seconds, then one list per series (`value_0`, ...), null for a missing cell."""
+
+    model_config = ConfigDict(extra="allow")
+    timestamps: list[float]
+    columns: list[ColumnInfo]
+
+
+class ExportLink(BaseModel):
+    download_url: str
+    expires_in: int
+    format: Literal["parquet"] = "parquet"
+
+
+class EntityAttribute(BaseModel):
+    name: str
+    source: str
+    unit: str | None = None
+
+
+class Entity(BaseModel):
+    id: str
+    type: str
+    name: str
+    source: str
+    attributes: list[EntityAttribute]
+
+
+class EntitiesResponse(BaseModel):
+    entities: list[Entity]
+
+
+class MaterializationRequest(_Body):
+    assets: list[str] = Field(min_length=1, max_length=200, description='asset keys like "raw/tetouan/urn_x_power"')
+    partitions: list[str] = Field(min_length=1, max_length=366, description="daily partition keys, YYYY-MM-DD")
+
+
+class MaterializationRuns(BaseModel):
+    run_ids: list[str]
+
+
+class RunStatus(BaseModel):
+    run_id: str
+    status: str
+    partition: str | None = None
+    assets: list[str] = []
+
+
+class ErrorBody(BaseModel):
+    error: str

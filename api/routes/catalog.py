@@ -1,0 +1,31 @@
+"""`GET /api/datahub/entities`: the tenant's entities with their series (NKZ shape)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from api.deps import ContextDep, TenantDep
+from api.models import EntitiesResponse, Entity, EntityAttribute, ErrorBody
+from api.service import tenant_series
+
+router = APIRouter(prefix="/api/datahub", tags=["catalog"], responses={400: {"model": ErrorBody}})
+
+
+def entity_type(entity_id: str) -> str:
+    """`urn:ngsi-ld:WeatherObserved:x` -> `WeatherObserved`; other ids -> the part before the last `:`."""
+    parts = entity_id.split(":")
+    if len(parts) >= 4 and parts[0] == "urn" and parts[1] == "ngsi-ld":
+        return parts[2]
+    return parts[-2] if len(parts) >= 2 else "Entity"
+
+
+@router.get("/entities", response_model=EntitiesResponse)
+def entities(ctx: ContextDep, tenant: TenantDep, source: str | None = Query(None, max_length=64)) -> EntitiesResponse:
+    out: dict[str, Entity] = {}
+    for s in tenant_series(ctx.catalog, tenant):
+        if source is not None and s.source != source:
+            continue
+        entity = out.setdefault(s.entity, Entity(id=s.entity, type=entity_type(s.entity),
+                                                 name=s.entity.rsplit(":", 1)[-1], source=s.source, attributes=[]))
+        entity.attributes.append(EntityAttribute(name=s.attribute, source=s.source, unit=s.unit))
+    return EntitiesResponse(entities=list(out.values()))

@@ -1,0 +1,87 @@
+"""Aligned grids: `POST /api/datahub/timeseries/align` and `GET .../entities/{id}/data`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api.deps import ContextDep, ForwardedDep, TenantDep
+from api.errors import ApiError
+from api.lineage import Work
+from api.models import AlignRequest, AlignResponse, ErrorBody, Method, SeriesSelector
+from api.output import ARROW, CSV, arrow_stream, csv_chunks, json_body, negotiate
+from api.service import Aligned, align_request, tenant_series
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 502)
+}
+router = APIRouter(prefix="/api/datahub/timeseries", tags=["timeseries"], responses=ERRORS)
+
+FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/json": {}, ARROW: {}, CSV: {}},
+        "description": "The aligned grid, as Arrow IPC stream, JSON or CSV (by Accept)",
+    },
+    204: {"description": "No reading of any requested series in the window"},
+}
+
+
+def answer(request: Request, result: Aligned | None, tenant: str, accept: str | None) -> Response:
+    if result is None:
+        return Response(status_code=204)
+    ctx = request.state.context
+    ctx.metrics.rows_served.labels("align").inc(result.frame.height)
+    ctx.metrics.cells_served.inc(result.frame.height * len(result.series))
+    request.state.lineage.record(Work("align", tenant, tuple(s.id for s in result.series), result.start,
+                                      result.end, result.frame.height))
+    kind = negotiate(accept)
+    if kind == ARROW:
+        return Response(arrow_stream(result), media_type=ARROW)
+    if kind == CSV:
+        return Response(b"".join(csv_chunks(result)), media_type=CSV)
+    return JSONResponse(json_body(result))
+
+
+@router.post("/align", response_model=AlignResponse, responses=FORMATS)
+def align(
+    body: AlignRequest, request: Request, ctx: ContextDep, tenant: TenantDep, forwarded: ForwardedDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    return answer(request, align_request(ctx, tenant, body, forwarded=forwarded), tenant, accept)
+
+
+@router.get("/entities/{entity_id}/data", response_model=AlignResponse, responses=FORMATS)
+def entity_data(
+    entity_id: str,
+    request: Request,
+    ctx: ContextDep,
+    tenant: TenantDep,
+    forwarded: ForwardedDep,
+    time_from: Annotated[str, Query(description="ISO-8601 or epoch seconds", max_length=64)],
+    time_to: Annotated[str, Query(description="ISO-8601 or epoch seconds", max_length=64)],
+    attrs: Annotated[str | None, Query(description="comma-separated attributes (all)", max_length=4096)] = None,
+    resolution: Annotated[str, Query(max_length=32)] = "1m",
+    method: Method = "locf",
+    tolerance: Annotated[str | None, Query(max_length=32)] = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    owned = [s for s in tenant_series(ctx.catalog, tenant) if s.entity == entity_id]
+    if not owned:
+        raise ApiError(404, f"entity_id: unknown entity {entity_id!r}")
+    names = [a.strip() for a in attrs.split(",") if a.strip()] if attrs else [s.attribute for s in owned]
+    try:
+        body = AlignRequest(
+            series=[SeriesSelector(entity_id=entity_id, attribute=a) for a in names],
+            start_time=time_from, end_time=time_to, resolution=resolution, method=method, tolerance=tolerance,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = {"start_time": "time_from", "end_time": "time_to"}.get(str(first["loc"][0]), str(first["loc"][0]))
+        raise ApiError(422, f"{field}: {first['msg'].removeprefix('Value error, ')}") from None
+    for i, name in enumerate(names):
+        if not any(s.attribute == name for s in owned):
+            raise ApiError(404, f"attrs[{i}]: entity {entity_id!r} has no attribute {name!r}")
+    return answer(request, align_request(ctx, tenant, body, forwarded=forwarded), tenant, accept)

@@ -1,0 +1,167 @@
+"""The one align path of the API: resolve series for a tenant, check limits, read (lake + read-through),
+align with the engine. Every route that answers a grid goes through `align_request`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from api.errors import ApiError
+from api.models import AlignRequest, Method, SeriesSelector
+from datahub_assets.engine.align import AGGREGATES, DEFAULT, Resolution, Tolerance, align, carry_in
+from datahub_assets.engine.grid import to_us
+from datahub_assets.engine.schema import TS
+from datahub_assets.window import ReadThrough, TooManyMissingDays, read_many
+from resources.catalog import Catalog, SeriesConfig
+from resources.durations import parse_duration
+from resources.lake import ParquetLake
+from resources.settings import Settings
+from resources.sources.base import SourceError
+
+
+@dataclass(frozen=True)
+class Aligned:
+    frame: pl.DataFrame  # `ts`, then value_0 .. value_{n-1} in request order
+    series: list[SeriesConfig]
+    start: datetime
+    end: datetime
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"value_{i}" for i in range(len(self.series))]
+
+
+def tenant_series(catalog: Catalog, tenant: str) -> list[SeriesConfig]:
+    return [s for s in catalog.series if catalog.tenant_of(s) == tenant]
+
+
+def resolve_series(catalog: Catalog, tenant: str, selectors: Sequence[SeriesSelector]) -> list[SeriesConfig]:
+    """Catalog series of this tenant; another tenant's series is a 404 exactly like an unknown one."""
+    owned = tenant_series(catalog, tenant)
+    out = []
+    for i, sel in enumerate(selectors):
+        if sel.source is not None and (
+            sel.source not in catalog.sources or catalog.sources[sel.source].tenant != tenant
+        ):
+            raise ApiError(404, f"series[{i}].source: unknown source {sel.source!r}")
+        match = [s for s in owned if s.entity == sel.entity_id and s.attribute == sel.attribute
+                 and (sel.source is None or s.source == sel.source)]
+        if not match:
+            raise ApiError(404, f"series[{i}]: unknown series {sel.entity_id}.{sel.attribute}")
+        out.append(match[0])
+    return out
+
+
+def parse_resolution(value: str | int, field: str = "resolution") -> Resolution:
+    if isinstance(value, bool):
+        raise ApiError(422, f"{field}: expected a duration, 'raw' or a number of points")
+    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+        value = int(value)
+    if isinstance(value, int):
+        return value
+    if value.strip().lower() == "raw":
+        return "raw"
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ApiError(422, f"{field}: {exc}; or 'raw', or a number of points") from None
+
+
+def parse_tolerance(value: str | None) -> Tolerance:
+    if value is None:
+        return DEFAULT
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ApiError(422, f"tolerance: {exc}, or 'none'") from None
+
+
+def check_limits(settings: Settings, n_series: int, start: datetime, end: datetime, resolution: Resolution) -> None:
+    if n_series > settings.max_series:
+        raise ApiError(413, f"series: {n_series} series requested; at most {settings.max_series} per request")
+    if end <= start:
+        raise ApiError(422, "end_time: must be after start_time")
+    if end - start > timedelta(days=settings.max_window_days):
+        raise ApiError(413, f"end_time: the window exceeds {settings.max_window_days} days; ask for less")
+    if isinstance(resolution, int):
+        most = settings.max_cells // n_series
+        if not 2 <= resolution <= most:
+            raise ApiError(422, f"resolution: a number of points must be between 2 and {most}")
+    elif isinstance(resolution, timedelta):
+        if resolution < timedelta(milliseconds=1):
+            raise ApiError(422, "resolution: must be at least 1ms")
+        cells = math.ceil(to_us(end - start) / to_us(resolution) + 1) * n_series
+        if cells > settings.max_cells:
+            raise ApiError(413, f"resolution: {cells:,} grid cells requested; at most {settings.max_cells:,}")
+
+
+@dataclass
+class Context:
+    """What a request needs, from the lifespan state."""
+
+    catalog: Catalog
+    lake: ParquetLake
+    through: ReadThrough
+    settings: Settings
+    metrics: Any
+
+
+def align_request(
+    ctx: Context,
+    tenant: str,
+    req: AlignRequest,
+    *,
+    forwarded: Mapping[str, str] | None = None,
+    resolution: Resolution | None = None,
+    method: Method | None = None,
+) -> Aligned | None:
+    """The aligned grid, or None when no requested series has a reading in [start - carry-in, end)."""
+    series = resolve_series(ctx.catalog, tenant, req.series)
+    resolution = parse_resolution(req.resolution) if resolution is None else resolution
+    method = method or req.method
+    tolerance = parse_tolerance(req.tolerance)
+    if req.tolerance is not None and method in AGGREGATES:
+        raise ApiError(422, f"tolerance: applies to method 'locf' only, not {method!r}")
+    if resolution == "raw" and method != "locf":
+        raise ApiError(422, f"method: resolution 'raw' carries values forward; {method!r} needs a grid step")
+    start, end = req.start_time, req.end_time
+    check_limits(ctx.settings, len(series), start, end, resolution)
+    cadences = [s.cadence for s in series if s.cadence is not None]
+    carry = carry_in(tolerance, resolution, cadences, start=start, end=end) if method == "locf" else timedelta(0)
+    try:
+        lazy = read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry, through=ctx.through,
+                         forwarded=forwarded)
+    except TooManyMissingDays as exc:
+        raise ApiError(409, missing_days_message(exc)) from None
+    except SourceError as exc:
+        raise ApiError(502, str(exc)) from None
+    frames = pl.collect_all(lazy)
+    if all(f.height == 0 for f in frames):
+        return None
+    names = [f"value_{i}" for i in range(len(series))]
+    if resolution == "raw":
+        rows = pl.concat([f.select(TS) for f in frames]).filter(
+            (pl.col(TS) >= start) & (pl.col(TS) < end)).n_unique()
+        if rows * len(series) > ctx.settings.max_cells:
+            raise ApiError(413, f"resolution: 'raw' gives {rows * len(series):,} cells; "
+                                f"at most {ctx.settings.max_cells:,}")
+    grid = align([f.lazy() for f in frames], names, start=start, end=end, resolution=resolution, method=method,
+                 tolerance=tolerance, cadences=cadences).collect()
+    return Aligned(grid, series, start, end)
+
+
+def missing_days_message(exc: TooManyMissingDays) -> str:
+    parts = []
+    for series_id, days in exc.missing.items():
+        span = days[0].isoformat() if len(days) == 1 else f"{days[0].isoformat()}..{days[-1].isoformat()}"
+        parts.append(f"{series_id}: {len(days)} days ({span})")
+    return (f"start_time/end_time: {exc}; not materialized: {'; '.join(parts)}. Materialize them first "
+            "(Dagster UI backfill, `datahub materialize --select ... --partition DAY..DAY`, or "
+            "POST /api/datahub/materializations), or ask for a shorter window")

@@ -1,0 +1,480 @@
+"""`http`: JSON or CSV readings from an HTTP API, one request (or a few pages) per series and window.
+
+The URL is a template: `{entity}`, `{attribute}`, `{column}`, `{start}`, `{end}` (ISO-8601 UTC with `Z`),
+`{start_epoch}`, `{end_epoch}` (whole seconds: the start rounded down, the end rounded up; rows outside
+`[start, end)` are dropped here). Every value is percent-encoded as one path segment or query value, so it can
+never add a segment, a query or a host.
+
+Requests only ever go to the scheme, host and port of `url`: a `next` link elsewhere is an error, never
+followed, and redirects are not followed. Transport errors, timeouts, 429 and 5xx are retried `retries` times
+with exponential backoff and jitter (tenacity), honouring `Retry-After` up to `MAX_RETRY_AFTER` seconds.
+`rate_limit` (requests per second) spaces requests evenly (pyrate-limiter); callers block until allowed.
+
+Errors and log lines name the source, the page and the HTTP status; never a URL, a query, a header value or
+any other configuration value.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import dagster as dg
+import httpx
+import polars as pl
+from pydantic import PrivateAttr
+from pyrate_limiter import Duration, Limiter, MonotonicClock, Rate
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from resources.sources.base import TS, TS_DTYPE, VALUE, SeriesRef, SourceError, in_window
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 10_000
+MAX_RETRY_AFTER = 60.0
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 30.0
+USER_AGENT = "datahub-timeseries"
+PLACEHOLDERS = ("entity", "attribute", "column", "start", "end", "start_epoch", "end_epoch")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_RETRY_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+# Every backoff sleep goes through here; tests replace it to run without waiting.
+_sleep: Callable[[float], None] = time.sleep
+
+
+class _Transient(Exception):
+    """A failed attempt worth repeating: a retryable status (with its `Retry-After`) or a transport error."""
+
+    def __init__(self, what: str, retry_after: float | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.retry_after = retry_after
+
+
+class HttpSource(dg.ConfigurableResource):
+    """An HTTP API answering JSON (`records` at a dot path) or CSV, one row per reading.
+
+    `headers` values may be `dg.EnvVar`s (resolved by Dagster, shown by name). Of a request's `forwarded`
+    headers only those named in `forward_headers` (case-insensitive) are sent; they win over a static header
+    of the same name.
+    """
+
+    name: str
+    url: str
+    format: str = "json"
+    records: str = ""
+    timestamp_field: str = "ts"
+    value_field: str = "value"
+    timestamp_unit: str | None = None
+    next: str | None = None
+    page_param: str | None = None
+    page_size: int | None = None
+    headers: dict[str, str] = {}
+    forward_headers: list[str] = []
+    timeout_seconds: float = 30.0
+    retries: int = 5
+    rate_limit: float | None = None
+
+    _client: httpx.Client | None = PrivateAttr(default=None)
+    _limiter: Limiter | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    # -- the protocol ------------------------------------------------------------------------------------
+
+    def read(
+        self, series: SeriesRef, *, start: datetime, end: datetime, forwarded: Mapping[str, str] | None = None
+    ) -> pl.DataFrame:
+        start, end = _utc(start), _utc(end)
+        self._check_config()
+        first = self._fill(series, start, end)
+        headers = self._headers(forwarded)
+        stamps: list[int] = []
+        values: list[float | None] = []
+        seen_value = False
+        for page, records in enumerate(self._pages(first, headers), start=1):
+            ts_raw, value_raw, has_value = records
+            seen_value = seen_value or has_value
+            stamps.extend(self._stamps(ts_raw, page))
+            values.extend(self._values(value_raw, page))
+        if stamps and not seen_value:
+            raise SourceError(f"source {self.name!r}: no record has the value field {self.value_field!r}")
+        frame = pl.DataFrame(
+            {TS: pl.Series(stamps, dtype=pl.Int64).cast(TS_DTYPE), VALUE: pl.Series(values, dtype=pl.Float64)}
+        )
+        return in_window(frame, start, end)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the pooled connections (a later `read` opens new ones)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                timeout = httpx.Timeout(self.timeout_seconds)
+                self._client = httpx.Client(
+                    timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+                )
+            return self._client
+
+    def _throttle(self) -> None:
+        if self.rate_limit is None:
+            return
+        with self._lock:
+            if self._limiter is None:
+                interval_ms = max(1, round(1000 / self.rate_limit))
+                self._limiter = Limiter(
+                    Rate(1, interval_ms),
+                    clock=MonotonicClock(),
+                    max_delay=Duration.HOUR,
+                    retry_until_max_delay=True,
+                    buffer_ms=5,
+                )
+            limiter = self._limiter
+        limiter.try_acquire(self.name)
+
+    # -- requests ----------------------------------------------------------------------------------------
+
+    def _check_config(self) -> None:
+        def bad(reason: str) -> SourceError:
+            return SourceError(f"source {self.name!r}: {reason}")
+
+        if self.format not in ("json", "csv"):
+            raise bad("'format' must be json or csv")
+        if self.timestamp_unit not in (None, "s", "ms"):
+            raise bad("'timestamp_unit' must be s or ms")
+        if self.next and self.page_param:
+            raise bad("give either 'next' or 'page_param', not both")
+        if self.next and self.format != "json":
+            raise bad("'next' paging needs format json")
+        if self.page_size is not None and self.page_size <= 0:
+            raise bad("'page_size' must be positive")
+        if self.timeout_seconds <= 0:
+            raise bad("'timeout' must be positive")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise bad("'rate_limit' must be positive")
+        parts = urlsplit(self.url)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise bad("'url' must be an absolute http or https URL")
+        if "{" in parts.netloc or "{" in parts.scheme:
+            raise bad("'url' takes placeholders in its path and query only, never in its host")
+        for match in _PLACEHOLDER.finditer(self.url):
+            if match.group(1) not in PLACEHOLDERS:
+                raise bad(f"'url' has an unknown placeholder {{{match.group(1)}}}")
+
+    def _fill(self, series: SeriesRef, start: datetime, end: datetime) -> str:
+        values = {
+            "entity": series.entity,
+            "attribute": series.attribute,
+            "column": series.column,
+            "start": _iso(start),
+            "end": _iso(end),
+            "start_epoch": str(math.floor(start.timestamp())),
+            "end_epoch": str(math.ceil(end.timestamp())),
+        }
+        return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), self.url)
+
+    def _headers(self, forwarded: Mapping[str, str] | None) -> dict[str, str]:
+        accept = "application/json" if self.format == "json" else "text/csv"
+        out: dict[str, str] = {"Accept": accept}
+        allowed = {h.lower() for h in self.forward_headers}
+        chosen = {k: v for k, v in (forwarded or {}).items() if k.lower() in allowed}
+        for name, value in [*self.headers.items(), *chosen.items()]:
+            for existing in [k for k in out if k.lower() == name.lower()]:
+                del out[existing]
+            out[name] = (value.get_value() or "") if isinstance(value, dg.EnvVar) else value
+        return out
+
+    def _pages(self, first: str, headers: dict[str, str]) -> Iterator[tuple[list[Any], list[Any], bool]]:
+        """Each page's (timestamps, values, whether any record had the value field), in delivery order."""
+        origin = _origin(first)
+        url: str | None = first
+        seen: set[str] = set()
+        page = 0
+        while url is not None:
+            page += 1
+            if page > MAX_PAGES:
+                raise SourceError(f"source {self.name!r}: more than {MAX_PAGES} pages; stopped")
+            if self.page_param:
+                url = _with_param(first, self.page_param, str(page))
+            response = self._get(url, headers, page)
+            body = self._body(response, page)
+            rows = self._records(body, page)
+            yield rows
+            count = len(rows[0])
+            if self.page_param:
+                if count == 0 or (self.page_size is not None and count < self.page_size):
+                    return
+            elif self.next:
+                link = _dig(body, self.next)
+                if link is _MISSING or link is None or link == "":
+                    return
+                if not isinstance(link, str):
+                    raise SourceError(f"source {self.name!r}: page {page}: the 'next' link is not a string")
+                try:
+                    target = str(httpx.URL(url).join(link))
+                    target_origin = _origin(target)
+                except (httpx.InvalidURL, ValueError):
+                    raise SourceError(f"source {self.name!r}: page {page}: the 'next' link is not a URL") from None
+                if target_origin != origin:
+                    raise SourceError(
+                        f"source {self.name!r}: page {page}: the 'next' link points outside the source's "
+                        "scheme, host and port; not followed"
+                    )
+                seen.add(url)
+                if target in seen:
+                    raise SourceError(f"source {self.name!r}: page {page}: the 'next' link repeats an earlier page")
+                url = target
+            else:
+                return
+
+    def _get(self, url: str, headers: dict[str, str], page: int) -> httpx.Response:
+        client = self._http()
+        attempts = self.retries + 1
+
+        def attempt() -> httpx.Response:
+            self._throttle()
+            try:
+                response = client.get(url, headers=headers)
+            except _RETRY_TRANSPORT as exc:
+                raise _Transient(f"request failed ({type(exc).__name__})") from None
+            except httpx.HTTPError as exc:
+                raise SourceError(
+                    f"source {self.name!r}: page {page}: request failed ({type(exc).__name__})"
+                ) from None
+            status = response.status_code
+            if status == 429 or status >= 500:
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+                response.close()
+                raise _Transient(f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip(), retry_after)
+            return response
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "source %r: page %d: %s; retrying in %.1f s (attempt %d of %d)",
+                self.name, page, getattr(exc, "what", "failed"), wait, state.attempt_number + 1, attempts,
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=_wait,
+            retry=retry_if_exception_type(_Transient),
+            sleep=lambda seconds: _sleep(seconds),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            response = retrying(attempt)
+        except _Transient as exc:
+            raise SourceError(
+                f"source {self.name!r}: page {page}: {exc.what} after {attempts} attempt(s)", retryable=True
+            ) from None
+        status = response.status_code
+        if not 200 <= status < 300:
+            response.close()
+            reason = httpx.codes.get_reason_phrase(status)
+            extra = " (redirects are not followed)" if 300 <= status < 400 else ""
+            raise SourceError(f"source {self.name!r}: page {page}: HTTP {status} {reason}".rstrip() + extra)
+        return response
+
+    # -- parsing -----------------------------------------------------------------------------------------
+
+    def _body(self, response: httpx.Response, page: int) -> Any:
+        if self.format == "csv":
+            return response.content
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise SourceError(f"source {self.name!r}: page {page}: the response is not valid JSON") from None
+
+    def _records(self, body: Any, page: int) -> tuple[list[Any], list[Any], bool]:
+        if self.format == "csv":
+            return self._csv_records(body, page)
+        records = _dig(body, self.records) if self.records else body
+        if records is _MISSING:
+            raise SourceError(f"source {self.name!r}: page {page}: the 'records' path is not in the response")
+        if records is None:
+            records = []
+        if not isinstance(records, list):
+            raise SourceError(f"source {self.name!r}: page {page}: the records are not a list")
+        stamps: list[Any] = []
+        values: list[Any] = []
+        has_value = False
+        for i, record in enumerate(records, start=1):
+            if not isinstance(record, dict):
+                raise SourceError(f"source {self.name!r}: page {page}: record {i} is not an object")
+            stamps.append(record.get(self.timestamp_field))
+            has_value = has_value or self.value_field in record
+            values.append(record.get(self.value_field))
+        return stamps, values, has_value
+
+    def _csv_records(self, content: bytes, page: int) -> tuple[list[Any], list[Any], bool]:
+        if not content.strip():
+            return [], [], False
+        try:
+            table = pl.read_csv(io.BytesIO(content), infer_schema=False, encoding="utf8-lossy")
+        except pl.exceptions.PolarsError:
+            raise SourceError(f"source {self.name!r}: page {page}: the response is not valid CSV") from None
+        table = table.rename({c: c.strip() for c in table.columns if c != c.strip()})
+        for field in (self.timestamp_field, self.value_field):
+            if field not in table.columns:
+                raise SourceError(f"source {self.name!r}: page {page}: no column {field!r} in the CSV")
+        return table[self.timestamp_field].to_list(), table[self.value_field].to_list(), True
+
+    def _stamps(self, raw: list[Any], page: int) -> Iterator[int]:
+        scale = 1_000 if self.timestamp_unit == "ms" else 1_000_000
+        for i, item in enumerate(raw, start=1):
+            stamp: int | None = None
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                stamp = _epoch_us(float(item), scale)
+            elif isinstance(item, str):
+                text = item.strip()
+                stamp = _epoch_us(float(text), scale) if _NUMBER.match(text) else _iso_us(text)
+            if stamp is None:
+                raise SourceError(
+                    f"source {self.name!r}: page {page}: record {i} has no valid timestamp in field "
+                    f"{self.timestamp_field!r} (ISO-8601 or epoch expected)"
+                )
+            yield stamp
+
+    def _values(self, raw: list[Any], page: int) -> Iterator[float | None]:
+        for i, item in enumerate(raw, start=1):
+            if item is None:
+                yield None
+                continue
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                yield float(item)
+                continue
+            if isinstance(item, str):
+                text = item.strip()
+                if text == "":
+                    yield None
+                    continue
+                try:
+                    yield float(text)
+                    continue
+                except ValueError:
+                    pass
+            raise SourceError(
+                f"source {self.name!r}: page {page}: record {i}: field {self.value_field!r} is not a number"
+            )
+
+
+# -- helpers -----------------------------------------------------------------------------------------------
+
+_MISSING: Any = object()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _epoch_us(seconds_or_ms: float, scale: int) -> int | None:
+    if not math.isfinite(seconds_or_ms):
+        return None
+    return round(seconds_or_ms * scale)
+
+
+def _iso_us(text: str) -> int | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (_utc(moment) - _EPOCH) // timedelta(microseconds=1)
+
+
+def _dig(body: Any, path: str) -> Any:
+    """`a.b.c` in nested objects; `_MISSING` where a key is absent (list indexes are digits: `items.0.data`)."""
+    node = body
+    for key in path.split("."):
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return _MISSING
+    return node
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parsed = httpx.URL(url)
+    scheme = parsed.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parsed.host:
+        raise ValueError("not an http(s) URL")
+    return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme]
+
+
+def _with_param(url: str, name: str, value: str) -> str:
+    """`url` plus `name=value` in its query, leaving the rest of the query exactly as it is."""
+    parts = urlsplit(url)
+    pair = f"{quote(name, safe='')}={quote(value, safe='')}"
+    query = f"{parts.query}&{pair}" if parts.query else pair
+    return urlunsplit(parts._replace(query=query))
+
+
+def _retry_after(header: str | None) -> float | None:
+    """`Retry-After` in seconds (a number of seconds or an HTTP-date); None when absent or unreadable."""
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return float(header)
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, (_utc(moment) - datetime.now(UTC)).total_seconds())
+
+
+_backoff = wait_exponential_jitter(initial=BACKOFF_INITIAL, max=BACKOFF_MAX, jitter=BACKOFF_INITIAL)
+
+
+def _wait(state: RetryCallState) -> float:
+    """The server's `Retry-After` (capped at MAX_RETRY_AFTER) when it gave one, else backoff with jitter."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, _Transient) and exc.retry_after is not None:
+        return min(exc.retry_after, MAX_RETRY_AFTER)
+    return float(_backoff(state))
+
+
+class _RedactUrls(logging.Filter):
+    """httpx logs each request's full URL at INFO: keep only its scheme, host and port there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                f"{a.scheme}://{a.netloc.decode('ascii', 'replace')}/..." if isinstance(a, httpx.URL) else a
+                for a in record.args
+            )
+        return True
+
+
+if not any(isinstance(f, _RedactUrls) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_RedactUrls())
