@@ -13,7 +13,7 @@ from datahub_assets.engine.schema import TS
 
 ARROW = "application/vnd.apache.arrow.stream"
 CSV = "text/csv"
-CSV_CHUNK_ROWS = 50_000
+CSV_CHUNK_ROWS = 10_000
 
 
 def negotiate(accept: str | None) -> str:

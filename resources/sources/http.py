@@ -174,12 +174,12 @@ class HttpSource(dg.ConfigurableResource):
             raise bad("'timeout' must be positive")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise bad("'rate_limit' must be positive")
-        parts = urlsplit(self.url)
+        parts = urlsplit(_resolved(self.url))
         if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
             raise bad("'url' must be an absolute http or https URL")
         if "{" in parts.netloc or "{" in parts.scheme:
             raise bad("'url' takes placeholders in its path and query only, never in its host")
-        for match in _PLACEHOLDER.finditer(self.url):
+        for match in _PLACEHOLDER.finditer(_resolved(self.url)):
             if match.group(1) not in PLACEHOLDERS:
                 raise bad(f"'url' has an unknown placeholder {{{match.group(1)}}}")
 
@@ -193,7 +193,7 @@ class HttpSource(dg.ConfigurableResource):
             "start_epoch": str(math.floor(start.timestamp())),
             "end_epoch": str(math.ceil(end.timestamp())),
         }
-        return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), self.url)
+        return _PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), _resolved(self.url))
 
     def _headers(self, forwarded: Mapping[str, str] | None) -> dict[str, str]:
         accept = "application/json" if self.format == "json" else "text/csv"
@@ -203,7 +203,7 @@ class HttpSource(dg.ConfigurableResource):
         for name, value in [*self.headers.items(), *chosen.items()]:
             for existing in [k for k in out if k.lower() == name.lower()]:
                 del out[existing]
-            out[name] = (value.get_value() or "") if isinstance(value, dg.EnvVar) else value
+            out[name] = _resolved(value)
         return out
 
     def _pages(self, first: str, headers: dict[str, str]) -> Iterator[tuple[list[Any], list[Any], bool]]:
@@ -303,6 +303,9 @@ class HttpSource(dg.ConfigurableResource):
     # -- parsing -----------------------------------------------------------------------------------------
 
     def _body(self, response: httpx.Response, page: int) -> Any:
+        """The parsed body; `_EMPTY` for 204 No Content or a blank body (no records, no next page)."""
+        if response.status_code == 204 or not response.content.strip():
+            return _EMPTY
         if self.format == "csv":
             return response.content
         try:
@@ -311,6 +314,8 @@ class HttpSource(dg.ConfigurableResource):
             raise SourceError(f"source {self.name!r}: page {page}: the response is not valid JSON") from None
 
     def _records(self, body: Any, page: int) -> tuple[list[Any], list[Any], bool]:
+        if body is _EMPTY:
+            return [], [], False
         if self.format == "csv":
             return self._csv_records(body, page)
         records = _dig(body, self.records) if self.records else body
@@ -386,6 +391,12 @@ class HttpSource(dg.ConfigurableResource):
 # -- helpers -----------------------------------------------------------------------------------------------
 
 _MISSING: Any = object()
+_EMPTY: Any = object()
+
+
+def _resolved(value: str) -> str:
+    """A `dg.EnvVar` left unresolved (the resource used without `dg.build_resources`) read from the environment."""
+    return (value.get_value() or "") if isinstance(value, dg.EnvVar) else value
 
 
 def _utc(moment: datetime) -> datetime:

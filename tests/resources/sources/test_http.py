@@ -99,6 +99,8 @@ def test_the_body_itself_is_the_record_list_by_default(httpserver: HTTPServer, m
     assert read(make("/r"))["value"].to_list() == [1.0, 2.0]
     httpserver.expect_request("/empty").respond_with_json({"data": None})
     assert read(make("/empty", records="data")).schema == FRAME_SCHEMA
+    httpserver.expect_request("/none").respond_with_data("", status=204)
+    assert read(make("/none", records="data", next="next")).height == 0, "204 No Content: no records"
 
 
 def test_csv(httpserver: HTTPServer, make: Any) -> None:
