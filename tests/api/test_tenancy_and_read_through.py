@@ -93,7 +93,7 @@ def test_too_many_missing_days_is_a_409_naming_them(api: LiveApi) -> None:
     answer = api.client.post(ALIGN, json=window("2017-03-01", "2017-04-15", ("urn:demo:plant1", "output")))
     assert answer.status_code == 409
     error = answer.json()["error"]
-    assert "urn:demo:plant1.output: 45 days (2017-03-01..2017-04-14)" in error and "materialize" in error
+    assert "urn:demo:plant1.output: 46 days (2017-02-28..2017-04-14)" in error and "materialize" in error
 
 
 def test_open_day_is_served_but_not_written_back(api: LiveApi) -> None:
