@@ -35,7 +35,8 @@ async def load_state(
             instance = stack.enter_context(dg.DagsterInstance.get())
         lake = getattr(built, LAKE)
         through = ReadThrough(lake, catalog, built, max_days=settings.read_through_max_days,
-                              on_fetch=lambda source: metrics.read_through.labels(source).inc())
+                              on_fetch=lambda source: metrics.read_through.labels(source).inc(),
+                              on_error=lambda source: metrics.source_errors.labels(source).inc())
         lineage = LineageRecorder(instance, metrics, flush_seconds=settings.lineage_flush_seconds,
                                   maxsize=settings.lineage_queue_size)
         lineage.start()

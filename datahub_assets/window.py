@@ -20,7 +20,7 @@ from datahub_assets.engine.schema import SERIES_SCHEMA, TS, clean
 from resources.catalog import Catalog, SeriesConfig
 from resources.lake import ParquetLake
 from resources.registry import source_key
-from resources.sources.base import SeriesRef
+from resources.sources.base import SeriesRef, SourceError
 
 DEFAULT_MAX_DAYS = 31
 
@@ -61,9 +61,10 @@ class ReadThrough:
         max_days: int = DEFAULT_MAX_DAYS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_fetch: Callable[[str], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.lake, self.catalog, self.resources = lake, catalog, resources
-        self.max_days, self.clock, self.on_fetch = max_days, clock, on_fetch
+        self.max_days, self.clock, self.on_fetch, self.on_error = max_days, clock, on_fetch, on_error
         self._guard = threading.Lock()
         self._inflight: dict[tuple[str, ...], Future[pl.DataFrame]] = {}
         self._source_locks: dict[str, threading.Lock] = {}
@@ -103,7 +104,13 @@ class ReadThrough:
                 return self.lake.read(dataset, day)
             if self.on_fetch:
                 self.on_fetch(series.source)
-            fetched = source.read(series_ref(series), start=start, end=start + timedelta(days=1), forwarded=forwarded)
+            try:
+                fetched = source.read(series_ref(series), start=start, end=start + timedelta(days=1),
+                                      forwarded=forwarded)
+            except SourceError:
+                if self.on_error:
+                    self.on_error(series.source)
+                raise
             frame = clean(fetched.lazy()).collect()
             if write_back and day < self.clock().astimezone(UTC).date():
                 self.lake.write(dataset, day, frame)
