@@ -72,7 +72,6 @@ from resources.catalog import Catalog, load_catalog  # noqa: E402
 from resources.registry import LAKE, make_resources  # noqa: E402
 from resources.settings import Settings  # noqa: E402
 
-
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "api.md"
 UVICORN = Path(sys.executable).parent / "uvicorn"
@@ -421,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         write_sites(root, np.random.default_rng(20240101))
         catalog_path = write_catalog(root)
         home = prepare_home(root / "dagster_home")  # also sets DAGSTER_HOME for this process
-        settings = Settings(catalog=catalog_path, lake=str(root / "lake"), dagster_home=home,  # type: ignore[call-arg]
+        settings = Settings(catalog=catalog_path, lake=str(root / "lake"), dagster_home=home,
                             exports_dir=root / "exports")
         t0 = time.perf_counter()
         days = materialize(catalog_path, settings)
