@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 
 from api.service import Aligned
-from datahub_assets.engine.schema import TS
+from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, TS, handed_out
 
 ARROW = "application/vnd.apache.arrow.stream"
 CSV = "text/csv"
@@ -58,21 +58,19 @@ def json_body(result: Aligned) -> dict[str, object]:
 
 def named_frame(result: Aligned) -> pl.DataFrame:
     """`timestamp` (timestamp[us, UTC]) then one Float64 column per series named `<entity>.<attr>`."""
-    return result.frame.select(
-        pl.col(TS).alias("timestamp"),
-        *[pl.col(c).cast(pl.Float64).alias(s.id) for c, s in zip(result.columns, result.series, strict=True)],
-    )
+    columns = [(c, s.id) for c, s in zip(result.columns, result.series, strict=True)]
+    return handed_out(result.frame, columns).collect()
 
 
 def csv_chunks(result: Aligned, rows: int = CSV_CHUNK_ROWS) -> Iterator[bytes]:
     """ISO-8601 `Z` stamps, empty fields for missing cells, exactly one header line."""
     frame = named_frame(result)
     if frame.height == 0:
-        yield frame.write_csv(datetime_format="%Y-%m-%dT%H:%M:%S%.fZ").encode()
+        yield frame.write_csv(datetime_format=CSV_DATETIME_FORMAT).encode()
         return
     for offset in range(0, frame.height, rows):
         chunk = frame.slice(offset, rows)
-        yield chunk.write_csv(include_header=offset == 0, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ").encode()
+        yield chunk.write_csv(include_header=offset == 0, datetime_format=CSV_DATETIME_FORMAT).encode()
 
 
 def parquet_bytes(result: Aligned) -> bytes:

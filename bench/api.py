@@ -170,7 +170,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(env: dict[str, str], log: Path, timeout: float = 60.0) -> Iterator[str]:
+def api_server(env: dict[str, str], log: Path, timeout: float = 60.0) -> Iterator[tuple[str, int]]:
     """`uvicorn --factory api.app:create_app` with its defaults, as a child process; stopped at the end."""
     port = free_port()
     cmd = [str(UVICORN), "--factory", "api.app:create_app", "--host", "127.0.0.1", "--port", str(port)]
@@ -190,7 +190,7 @@ def api_server(env: dict[str, str], log: Path, timeout: float = 60.0) -> Iterato
             if time.monotonic() > deadline:
                 sys.exit(f"FAIL: the API was not healthy within {timeout:.0f} s; log:\n{log.read_text()[-3000:]}")
             time.sleep(0.1)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
@@ -198,6 +198,30 @@ def api_server(env: dict[str, str], log: Path, timeout: float = 60.0) -> Iterato
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def quiet_stderr(log: Path) -> Iterator[None]:
+    """Send this process's stderr (Dagster's run logs) to a file for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as out:
+        os.dup2(out.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def read_through_fetches(url: str) -> float:
@@ -306,7 +330,7 @@ def time_http_sequential(url: str, payload: bytes, reps: int, warmup: int) -> tu
     return Result("HTTP, 1 client, keep-alive", times, errors), first
 
 
-def time_http_throughput(url: str, payload: bytes, seconds: float, clients: int) -> Result:
+def time_http_throughput(url: str, server_pid: int, payload: bytes, seconds: float, clients: int) -> Result:
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
     ready = threading.Barrier(clients + 1)
@@ -333,14 +357,16 @@ def time_http_throughput(url: str, payload: bytes, seconds: float, clients: int)
         t.start()
     stop_at[0] = time.perf_counter() + 3600  # replaced below, once every client is connected
     ready.wait(timeout=60)
-    t0 = time.perf_counter()
+    t0, client0, server0 = time.perf_counter(), time.process_time(), cpu_seconds(server_pid)
     stop_at[0] = t0 + seconds
     for t in threads:
         t.join(timeout=seconds + 60)
     elapsed = time.perf_counter() - t0
+    client_cpu, server_cpu = time.process_time() - client0, cpu_seconds(server_pid) - server0
     times = [x for per in latencies for x in per]
     return Result(f"HTTP, {clients} concurrent clients, {seconds:.0f} s", times, sum(errors),
-                  {"rps": len(times) / elapsed, "elapsed": elapsed})
+                  {"rps": len(times) / elapsed, "elapsed": elapsed, "server_cpu": server_cpu / elapsed,
+                   "client_cpu": client_cpu / elapsed})
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -395,10 +421,14 @@ def markdown(inproc: list[Result], seq: Result, thr: Result, quick: bool, body_b
         f"{seq.pct(50) / inproc[2].pct(50):.2f}x against the service call + Arrow IPC (goal: at most 1.5x); "
         f"HTTP p50 - (read + align + Arrow IPC) p50 = {seq.pct(50) - with_arrow:.2f} ms.",
         "",
-        "| throughput | requests | requests/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| throughput | requests | requests/s | p50 ms | p99 ms | errors | server CPU | client CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         f"| {thr.label} | {len(thr.times_ms):,} | {thr.extra['rps']:.1f} | {thr.pct(50):.1f} | "
-        f"{thr.pct(99):.1f} | {thr.errors} |",
+        f"{thr.pct(99):.1f} | {thr.errors} | {thr.extra['server_cpu']:.2f} cores | "
+        f"{thr.extra['client_cpu']:.2f} cores |",
+        "",
+        f"Server CPU per request under load: {thr.extra['server_cpu'] * 1000 / thr.extra['rps']:.1f} ms "
+        f"(the machine has {os.cpu_count()} cores; the client's share is the load generator's own cost).",
     ]
     return "\n".join(lines)
 
@@ -423,7 +453,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings(catalog=catalog_path, lake=str(root / "lake"), dagster_home=home,
                             exports_dir=root / "exports")
         t0 = time.perf_counter()
-        days = materialize(catalog_path, settings)
+        with quiet_stderr(root / "materialize.log"):
+            days = materialize(catalog_path, settings)
         print(f"\nmaterialized {len(SPECS)} series x {len(days)} days ({days[0]}..{days[-1]}) in "
               f"{time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -450,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             env.update(DATAHUB_CATALOG=str(catalog_path), DATAHUB_LAKE=str(root / "lake"), DAGSTER_HOME=str(home),
                        DATAHUB_EXPORTS_DIR=str(root / "exports"))
             t0 = time.perf_counter()
-            with api_server(env, root / "uvicorn.log") as url:
+            with api_server(env, root / "uvicorn.log") as (url, pid):
                 print(f"API up at {url} in {time.perf_counter() - t0:.1f} s", flush=True)
                 results = [
                     time_block("in process: read_many + align", inproc.read_align, reps, warmup),
@@ -461,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 seq, first = time_http_sequential(url, payload, reps, warmup)
                 if first != want:
                     sys.exit("FAIL: the HTTP answer differs from the in-process Arrow stream")
-                thr = time_http_throughput(url, payload, seconds, CONCURRENCY)
+                thr = time_http_throughput(url, pid, payload, seconds, CONCURRENCY)
                 fetched = read_through_fetches(url)
             if fetched or fetches:
                 sys.exit(f"FAIL: read-through happened (server {fetched:.0f}, in process {len(fetches)})")

@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext
 from datahub_assets import checks
 from datahub_assets.engine.align import DEFAULT, Tolerance, align, carry_in
 from datahub_assets.engine.quality import quality
-from datahub_assets.engine.schema import TS, clean
+from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, EXPORT_TS, TS, clean, handed_out
 from datahub_assets.metadata import frame_metadata
 from datahub_assets.partitions import day_window, is_open, partition_day
 from datahub_assets.window import raw_dataset, read_many
@@ -24,7 +24,6 @@ from resources.sources.base import SeriesRef, SourceError
 FETCH_RETRY = dg.RetryPolicy(
     max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-EXPORT_TIMESTAMP = "timestamp"
 
 
 def raw_key(series: SeriesConfig) -> dg.AssetKey:
@@ -129,13 +128,11 @@ def build_grid_asset(catalog: Catalog, grid: GridConfig, partitions: dg.Partitio
 
 def export_frame(grid_frame: pl.DataFrame, members: list[SeriesConfig]) -> pl.DataFrame:
     """A grid partition as handed out: `timestamp` then one column per series named by its id."""
-    return grid_frame.select(
-        pl.col(TS).alias(EXPORT_TIMESTAMP), *[pl.col(s.slug).cast(pl.Float64).alias(s.id) for s in members]
-    )
+    return handed_out(grid_frame, [(s.slug, s.id) for s in members]).collect()
 
 
 def csv_bytes(frame: pl.DataFrame) -> bytes:
-    return frame.write_csv(datetime_format="%Y-%m-%dT%H:%M:%S%.fZ").encode()
+    return frame.write_csv(datetime_format=CSV_DATETIME_FORMAT).encode()
 
 
 def build_export_asset(
@@ -165,7 +162,7 @@ def build_export_asset(
             uri = lake.write(dataset, day, frame)
         else:
             uri = lake.write_bytes(lake.partition(dataset, day, "data.csv"), csv_bytes(frame))
-        meta: dict[str, Any] = {**frame_metadata(frame, EXPORT_TIMESTAMP), "uri": dg.MetadataValue.path(uri)}
+        meta: dict[str, Any] = {**frame_metadata(frame, EXPORT_TS), "uri": dg.MetadataValue.path(uri)}
         return dg.MaterializeResult(metadata=meta)
 
     return _export

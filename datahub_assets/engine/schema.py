@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 TS = "ts"
 VALUE = "value"
 TS_DTYPE = pl.Datetime("us", "UTC")
 SERIES_SCHEMA = pl.Schema([(TS, TS_DTYPE), (VALUE, pl.Float64())])
+
+
+EXPORT_TS = "timestamp"
+CSV_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
+
+
+def handed_out(grid: pl.LazyFrame | pl.DataFrame, columns: Sequence[tuple[str, str]]) -> pl.LazyFrame:
+    """A grid as exports hand it out: `timestamp`, then each (grid column, series id) as a Float64 column
+    named by the series id. Used by the export assets and the API alike."""
+    return grid.lazy().select(
+        pl.col(TS).alias(EXPORT_TS), *[pl.col(column).cast(pl.Float64).alias(sid) for column, sid in columns]
+    )
 
 
 def empty_series() -> pl.DataFrame:

@@ -64,8 +64,9 @@ def test_read_through_equals_materializing_first(api: LiveApi, tmp_path_factory:
     other = tmp_path_factory.mktemp("materialized")
     defs = build_definitions(load_catalog(api.settings.catalog), Settings(lake=str(other / "lake")))
     with dg.instance_for_test() as instance:
-        assert materialize_partitions("key:raw/tetouan/* or key:raw/plant/*", ["2017-01-04", "2017-01-05", "2017-01-06"],
-                                      defs=defs, instance=instance, echo=lambda _: None) == []
+        days = ["2017-01-04", "2017-01-05", "2017-01-06"]
+        assert materialize_partitions("key:raw/tetouan/* or key:raw/plant/*", days, defs=defs, instance=instance,
+                                      echo=lambda _: None) == []
     for day in ("2017-01-05", "2017-01-06"):
         for path in ("tetouan/urn_tetouan_zone1_power", "plant/urn_demo_plant1_output"):
             ours = pl.read_parquet(api.root / f"lake/default/raw/{path}/date={day}/data.parquet")
