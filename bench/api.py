@@ -392,13 +392,14 @@ def machine_info() -> str:
         "- server: `uvicorn --factory api.app:create_app --host 127.0.0.1` with uvicorn's defaults: 1 worker "
         "process, loop auto (uvloop), http auto (httptools), access log on (to a file); the align handler is a "
         "sync route, run in Starlette's thread pool",
-        "- client and server run on the same machine and share its cores",
+        "- client and server run on the same machine and share its cores; load average at start "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} (the machine may be shared: compare runs with care)",
     ])
 
 
-def row(r: Result, base: float) -> str:
+def row(r: Result, base: float, errors: str = "-") -> str:
     return (f"| {r.label} | {len(r.times_ms)} | {r.pct(50):.2f} | {r.pct(90):.2f} | {r.pct(99):.2f} "
-            f"| {r.mean:.2f} | {r.pct(50) / base:.2f} |")
+            f"| {r.mean:.2f} | {r.pct(50) / base:.2f} | {errors} |")
 
 
 def markdown(inproc: list[Result], seq: Result, thr: Result, quick: bool, body_bytes: int) -> str:
@@ -411,10 +412,10 @@ def markdown(inproc: list[Result], seq: Result, thr: Result, quick: bool, body_b
         f"Answer: {ROWS:,} rows x {COLUMNS} columns, {body_bytes:,} bytes; every answer checked."
         + (" (--quick)" if quick else ""),
         "",
-        "| path | runs | p50 ms | p90 ms | p99 ms | mean ms | x read+align p50 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| path | runs | p50 ms | p90 ms | p99 ms | mean ms | x read+align p50 | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         *(row(r, base) for r in inproc),
-        row(seq, base) + f" errors: {seq.errors} |",
+        row(seq, base, str(seq.errors)),
         "",
         f"HTTP p50 / in-process p50: **{seq.pct(50) / base:.2f}x** against read + align, "
         f"{seq.pct(50) / with_arrow:.2f}x against read + align + Arrow IPC, "
