@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count"]
+# Accepted instants: a day of margin above datetime.min, so the carry-in before a window start (at most 24 h by
+# default) stays representable; an explicit tolerance reaching further back is refused by the service.
+MIN_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+MIN_EPOCH = -62135510400  # 0001-01-02T00:00:00Z
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+_RANGE = "must lie between 0001-01-02T00:00:00Z and 9999-12-31T23:59:59Z"
 
 
 def _instant(value: Any) -> datetime:
-    """ISO-8601 (naive = UTC) or epoch seconds -> aware UTC datetime."""
+    """ISO-8601 (naive = UTC) or epoch seconds -> aware UTC datetime in [MIN_INSTANT, MAX_INSTANT].
+
+    Only ValueError may leave a validator (pydantic turns it into a 422); an OverflowError would be a 500."""
     if isinstance(value, bool):
         raise ValueError("expected an ISO-8601 time or epoch seconds")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or not -MAX_EPOCH <= value <= MAX_EPOCH:
-            raise ValueError("epoch seconds out of range")
+        # Compared as numbers (a huge int is never converted to float); NaN fails every comparison.
+        if not MIN_EPOCH <= value <= MAX_EPOCH:
+            raise ValueError(f"epoch seconds {_RANGE}")
         return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, str):
         text = value.strip()
@@ -30,13 +38,28 @@ def _instant(value: Any) -> datetime:
             return _instant(number)
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         except ValueError:
             raise ValueError("expected an ISO-8601 time or epoch seconds") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00: before datetime.min in UTC
+            raise ValueError(f"the time {_RANGE}") from None
+        if not MIN_INSTANT <= parsed <= MAX_INSTANT:
+            raise ValueError(f"the time {_RANGE}")
+        return parsed
     raise ValueError("expected an ISO-8601 time or epoch seconds")
 
 
+def _resolution(value: Any) -> Any:
+    """A duration or "raw" (str), or a number of points (int; an integral float such as 10.0 counts)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("expected a duration like '1m', 'raw' or a number of points")
+    return value
+
+
 Instant = Annotated[datetime, BeforeValidator(_instant)]
+ResolutionValue = Annotated[str | int, BeforeValidator(_resolution)]
 
 
 class _Body(BaseModel):
@@ -56,7 +79,7 @@ class AlignRequest(_Body):
     series: list[SeriesSelector] = Field(min_length=1, description="series, in the order of the output columns")
     start_time: Instant = Field(validation_alias=AliasChoices("start_time", "startTime"))
     end_time: Instant = Field(validation_alias=AliasChoices("end_time", "endTime"))
-    resolution: str | int = Field(
+    resolution: ResolutionValue = Field(
         "1m", description='a duration ("1m", "1h"), "raw", or an integer: that many evenly spaced points'
     )
     method: Method = "locf"
@@ -64,7 +87,7 @@ class AlignRequest(_Body):
 
 
 class ExportRequest(AlignRequest):
-    resolution: str | int | None = None  # type: ignore[assignment]
+    resolution: ResolutionValue | None = None  # type: ignore[assignment]
     method: Method | None = None  # type: ignore[assignment]
     format: Literal["csv", "parquet"] = "csv"
     aggregation: Literal["raw", "1 hour", "1 day"] | None = Field(

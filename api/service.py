@@ -4,6 +4,7 @@ align with the engine. Every route that answers a grid goes through `align_reque
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from api.errors import ApiError
-from api.models import AlignRequest, Method, SeriesSelector
+from api.models import MIN_INSTANT, AlignRequest, Method, SeriesSelector
 from datahub_assets.engine.align import AGGREGATES, DEFAULT, Resolution, Tolerance, align, carry_in
 from datahub_assets.engine.grid import to_us
 from datahub_assets.engine.schema import TS
@@ -43,7 +44,7 @@ def tenant_series(catalog: Catalog, tenant: str) -> list[SeriesConfig]:
 def resolve_series(catalog: Catalog, tenant: str, selectors: Sequence[SeriesSelector]) -> list[SeriesConfig]:
     """Catalog series of this tenant; another tenant's series is a 404 exactly like an unknown one."""
     owned = tenant_series(catalog, tenant)
-    out = []
+    out: list[SeriesConfig] = []
     for i, sel in enumerate(selectors):
         if sel.source is not None and (
             sel.source not in catalog.sources or catalog.sources[sel.source].tenant != tenant
@@ -53,23 +54,28 @@ def resolve_series(catalog: Catalog, tenant: str, selectors: Sequence[SeriesSele
                  and (sel.source is None or s.source == sel.source)]
         if not match:
             raise ApiError(404, f"series[{i}]: unknown series {sel.entity_id}.{sel.attribute}")
+        if match[0] in out:
+            raise ApiError(422, f"series[{i}]: {match[0].id} is listed twice (also series[{out.index(match[0])}])")
         out.append(match[0])
     return out
+
+
+_POINTS = re.compile(r"\s*\+?\d+\s*")
 
 
 def parse_resolution(value: str | int, field: str = "resolution") -> Resolution:
     if isinstance(value, bool):
         raise ApiError(422, f"{field}: expected a duration, 'raw' or a number of points")
-    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
-        value = int(value)
+    if isinstance(value, str) and _POINTS.fullmatch(value):
+        try:  # `\d` is any Unicode decimal digit, which int() reads; only absurd lengths fail
+            value = int(value)
+        except ValueError:
+            raise ApiError(422, f"{field}: the number of points is too large") from None
     if isinstance(value, int):
         return value
     if value.strip().lower() == "raw":
         return "raw"
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ApiError(422, f"{field}: {exc}; or 'raw', or a number of points") from None
+    return _duration(value, field, "; or 'raw', or a number of points")
 
 
 def parse_tolerance(value: str | None) -> Tolerance:
@@ -77,10 +83,16 @@ def parse_tolerance(value: str | None) -> Tolerance:
         return DEFAULT
     if value.strip().lower() == "none":
         return None
+    return _duration(value, "tolerance", ", or 'none'")
+
+
+def _duration(value: str, field: str, alternatives: str) -> timedelta:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise ApiError(422, f"tolerance: {exc}, or 'none'") from None
+        raise ApiError(422, f"{field}: {exc}{alternatives}") from None
+    except OverflowError:  # more days than a timedelta holds
+        raise ApiError(422, f"{field}: {value!r} is too long") from None
 
 
 def check_limits(settings: Settings, n_series: int, start: datetime, end: datetime, resolution: Resolution) -> None:
@@ -97,6 +109,9 @@ def check_limits(settings: Settings, n_series: int, start: datetime, end: dateti
     elif isinstance(resolution, timedelta):
         if resolution < timedelta(milliseconds=1):
             raise ApiError(422, "resolution: must be at least 1ms")
+        if resolution > timedelta(days=settings.max_window_days):
+            raise ApiError(422, f"resolution: a grid step must be at most {settings.max_window_days}d "
+                                "(the longest window)")
         cells = math.ceil(to_us(end - start) / to_us(resolution) + 1) * n_series
         if cells > settings.max_cells:
             raise ApiError(413, f"resolution: {cells:,} grid cells requested; at most {settings.max_cells:,}")
@@ -123,6 +138,9 @@ def align_request(
     method: Method | None = None,
 ) -> Aligned | None:
     """The aligned grid, or None when no requested series has a reading in [start - carry-in, end)."""
+    most = ctx.settings.max_series
+    if len(req.series) > most:
+        raise ApiError(413, f"series: {len(req.series)} series requested; at most {most} per request")
     series = resolve_series(ctx.catalog, tenant, req.series)
     resolution = parse_resolution(req.resolution) if resolution is None else resolution
     method = method or req.method
@@ -134,7 +152,12 @@ def align_request(
     start, end = req.start_time, req.end_time
     check_limits(ctx.settings, len(series), start, end, resolution)
     cadences = [s.cadence for s in series if s.cadence is not None]
+    if isinstance(tolerance, timedelta) and tolerance > timedelta(days=ctx.settings.max_window_days):
+        raise ApiError(422, f"tolerance: at most {ctx.settings.max_window_days}d; 'none' carries without limit")
     carry = carry_in(tolerance, resolution, cadences, start=start, end=end) if method == "locf" else timedelta(0)
+    if carry is not None and carry > start - MIN_INSTANT:
+        first = MIN_INSTANT.isoformat().replace("+00:00", "Z")
+        raise ApiError(422, f"tolerance: reaches back before {first}; ask for a shorter one or 'none'")
     try:
         lazy = read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry, through=ctx.through,
                          forwarded=forwarded)

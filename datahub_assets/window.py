@@ -160,7 +160,8 @@ def read_many(
         if through is not None:
             today = through.clock().astimezone(UTC).date()
             window_days = [d for d in days if d >= (lower or start).date()]
-            absent = [d for d in window_days if d not in present and d <= today]
+            first = catalog.partitions.start  # nothing is fetched from before the catalog's partitions
+            absent = [d for d in window_days if d not in present and first <= d <= today]
             if absent:
                 missing[s.id] = absent
         plans.append((s, dataset, [d for d in days if d in present], absent, lower))

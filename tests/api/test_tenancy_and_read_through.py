@@ -109,3 +109,10 @@ def test_open_day_is_served_but_not_written_back(api: LiveApi) -> None:
 def test_empty_window_is_204(api: LiveApi) -> None:
     answer = api.client.post(ALIGN, json=window("2016-06-01", "2016-06-02", ("urn:tetouan:zone1", "power")))
     assert answer.status_code == 204 and answer.content == b""
+
+
+def test_nothing_is_fetched_from_before_the_partitions(api: LiveApi) -> None:
+    """The demo source would answer for any day; days before `partitions.start` are never read through."""
+    answer = api.client.post(ALIGN, json=window("2016-12-30", "2016-12-31", ("urn:demo:plant1", "output")))
+    assert answer.status_code == 204
+    assert not (api.root / "lake/default/raw/plant/urn_demo_plant1_output/date=2016-12-30").exists()
