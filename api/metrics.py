@@ -15,6 +15,9 @@ class Metrics:
         self.read_through = Counter(
             "datahub_read_through_fetches", "Days fetched from a source because the lake lacked them", ["source"],
             registry=r)
+        self.lake_hits = Counter(
+            "datahub_lake_partition_hits", "Daily partitions served from the lake (read-through not needed)",
+            ["source"], registry=r)
         self.source_errors = Counter("datahub_source_errors", "Failed source reads", ["source"], registry=r)
         self.exports = Counter("datahub_exports", "Exports produced", ["format"], registry=r)
         self.lineage_events = Counter("datahub_lineage_events", "Materialization events recorded", registry=r)

@@ -36,7 +36,8 @@ async def load_state(
         lake = getattr(built, LAKE)
         through = ReadThrough(lake, catalog, built, max_days=settings.read_through_max_days,
                               on_fetch=lambda source: metrics.read_through.labels(source).inc(),
-                              on_error=lambda source: metrics.source_errors.labels(source).inc())
+                              on_error=lambda source: metrics.source_errors.labels(source).inc(),
+                              on_lake_read=lambda source, n: metrics.lake_hits.labels(source).inc(n))
         lineage = LineageRecorder(instance, metrics, flush_seconds=settings.lineage_flush_seconds,
                                   maxsize=settings.lineage_queue_size)
         lineage.start()

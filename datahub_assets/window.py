@@ -62,9 +62,11 @@ class ReadThrough:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_fetch: Callable[[str], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        on_lake_read: Callable[[str, int], None] | None = None,
     ) -> None:
         self.lake, self.catalog, self.resources = lake, catalog, resources
         self.max_days, self.clock, self.on_fetch, self.on_error = max_days, clock, on_fetch, on_error
+        self.on_lake_read = on_lake_read
         self._guard = threading.Lock()
         self._inflight: dict[tuple[str, ...], Future[pl.DataFrame]] = {}
         self._source_locks: dict[str, threading.Lock] = {}
@@ -171,6 +173,8 @@ def read_many(
     for s, dataset, stored, absent, lower in plans:
         fetched = [through.fetch(s, d, forwarded).lazy() for d in absent] if through is not None else []
         scanned = lake.scan(dataset, stored)
+        if through is not None and through.on_lake_read and stored:
+            through.on_lake_read(s.source, len(stored))
         window = pl.col(TS) < end
         if lower is not None:
             window = window & (pl.col(TS) >= lower)
