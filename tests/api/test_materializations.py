@@ -76,3 +76,32 @@ def test_launch_and_poll_a_partitioned_run(with_dagster: LiveApi) -> None:
     # Another tenant cannot see the run; an unknown run is a 404 too.
     assert api.client.get(f"/api/datahub/materializations/{run_id}", headers={"X-Tenant-ID": "acme"}).status_code == 404
     assert api.client.get("/api/datahub/materializations/nope").status_code == 404
+
+
+def wait_done(api: LiveApi, run_id: str, timeout: float = 240) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    status: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        status = api.client.get(f"/api/datahub/materializations/{run_id}").json()
+        if status["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return status
+        time.sleep(1)
+    return status
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_runs_of_one_source_never_overlap(with_dagster: LiveApi) -> None:
+    """The source's pool (limit 1, run granularity, deploy/dagster.yaml) serializes its queued runs."""
+    api = with_dagster
+    answer = api.client.post("/api/datahub/materializations", json={
+        "assets": ["raw/plant/urn_demo_plant1_output", "raw/plant/urn_demo_plant1_temperature"],
+        "partitions": ["2017-01-08", "2017-01-09"]})
+    assert answer.status_code == 202, answer.text
+    first, second = answer.json()["run_ids"]
+    assert wait_done(api, first)["status"] == "SUCCESS"
+    assert wait_done(api, second)["status"] == "SUCCESS"
+    spans = sorted((stats.start_time, stats.end_time) for stats in
+                   (api.instance.get_run_stats(first), api.instance.get_run_stats(second)))
+    assert all(t is not None for span in spans for t in span)
+    assert spans[0][1] <= spans[1][0], f"runs of one source overlapped: {spans}"
