@@ -14,12 +14,12 @@ from datahub_assets.engine.quality import quality
 from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, EXPORT_TS, TS, clean, handed_out
 from datahub_assets.metadata import frame_metadata
 from datahub_assets.partitions import day_window, is_open, partition_day
-from datahub_assets.window import raw_dataset, read_many
+from datahub_assets.window import raw_dataset, read_many, series_ref
 from resources import keys
 from resources.catalog import Catalog, ExportConfig, GridConfig, SeriesConfig
 from resources.lake import ParquetLake
 from resources.registry import LAKE, source_key
-from resources.sources.base import SeriesRef, SourceError
+from resources.sources.base import SourceError
 
 FETCH_RETRY = dg.RetryPolicy(
     max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -46,7 +46,7 @@ def source_pool(source: str) -> str:
 def build_raw_asset(catalog: Catalog, series: SeriesConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = raw_key(series)
     source_config = catalog.sources[series.source]
-    ref = SeriesRef(entity=series.entity, attribute=series.attribute, column=series.selector)
+    ref = series_ref(series)
 
     @dg.asset(
         key=key,

@@ -188,15 +188,3 @@ def read_many(
             frames.append(pl.LazyFrame(schema=SERIES_SCHEMA))
     return frames
 
-
-def read_series(
-    lake: ParquetLake,
-    catalog: Catalog,
-    series: SeriesConfig,
-    *,
-    start: datetime,
-    end: datetime,
-    carry: timedelta | None,
-) -> pl.LazyFrame:
-    """One series from the lake only (see `read_many`)."""
-    return read_many(lake, catalog, [series], start=start, end=end, carry=carry)[0]

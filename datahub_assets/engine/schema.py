@@ -24,10 +24,6 @@ def handed_out(grid: pl.LazyFrame | pl.DataFrame, columns: Sequence[tuple[str, s
     )
 
 
-def empty_series() -> pl.DataFrame:
-    return pl.DataFrame(schema=SERIES_SCHEMA)
-
-
 def check_series(lf: pl.LazyFrame) -> None:
     """Raise ValueError unless the frame has a `ts` datetime column and a numeric `value` column."""
     schema = lf.collect_schema()
