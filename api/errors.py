@@ -14,12 +14,6 @@ from starlette.exceptions import HTTPException
 from api.models import ErrorBody
 
 log = logging.getLogger("datahub.api")
-ENTITY_DATA = "/api/datahub/timeseries/entities/{entity_id}/data"
-# The entity data GET builds an align request from its query: errors of the shared align path name the body's
-# fields, which the caller never sent; they are answered under the query's names.
-FIELD_ALIASES: dict[str, dict[str, str]] = {
-    ENTITY_DATA: {"start_time": "time_from", "end_time": "time_to", "series": "attrs", "attribute": "attrs"},
-}
 BODY_UNPARSABLE = "There was an error parsing the body"  # FastAPI's 400 for a body json.loads cannot read
 
 
@@ -75,10 +69,7 @@ def document_errors(schema: dict[str, Any]) -> None:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        route = request.scope.get("route")
-        aliases = FIELD_ALIASES.get(getattr(route, "path", ""))
-        message = rename_fields(exc.message, aliases) if aliases else exc.message
-        return JSONResponse({"error": message}, status_code=exc.status)
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -157,22 +157,22 @@ def read_many(
     for s in series:
         dataset = raw_dataset(lake, catalog, s)
         days, lower = needed_days(lake, dataset, start=start, end=end, carry=carry)
-        present = set(lake.days(dataset)) if through is not None else set(days)
+        stored = lake.existing(dataset, days)  # one check per needed day, never a listing of all days
         absent = []
         if through is not None:
             today = through.clock().astimezone(UTC).date()
             window_days = [d for d in days if d >= (lower or start).date()]
             first = catalog.partitions.start  # nothing is fetched from before the catalog's partitions
-            absent = [d for d in window_days if d not in present and first <= d <= today]
+            absent = [d for d in window_days if d not in stored and first <= d <= today]
             if absent:
                 missing[s.id] = absent
-        plans.append((s, dataset, [d for d in days if d in present], absent, lower))
+        plans.append((s, dataset, stored, absent, lower))
     if through is not None and sum(len(d) for d in missing.values()) > through.max_days:
         raise TooManyMissingDays(missing, through.max_days)
     frames = []
     for s, dataset, stored, absent, lower in plans:
         fetched = [through.fetch(s, d, forwarded).lazy() for d in absent] if through is not None else []
-        scanned = lake.scan(dataset, stored)
+        scanned = lake.scan_existing(dataset, stored)
         if through is not None and through.on_lake_read and stored:
             through.on_lake_read(s.source, len(stored))
         window = pl.col(TS) < end

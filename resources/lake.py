@@ -84,17 +84,18 @@ class ParquetLake(dg.ConfigurableResource):
     def days(self, dataset: str) -> list[date]:
         """The days with a partition, sorted."""
         if self.is_s3:
+            # One listing: the keys `date=YYYY-MM-DD/data.parquet` themselves, no request per day.
             bucket, prefix = _split_s3(dataset + "/")
             names = []
-            for page in self._client().get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix, Delimiter="/"
-            ):
-                names += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    folder, _, file = item["Key"][len(prefix):].partition("/")
+                    if file == DATA_FILE:
+                        names.append(folder)
         else:
-            folder = Path(dataset)
-            names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
-        found = [date.fromisoformat(m.group(1)) for n in names if (m := _DAY_DIR.match(n))]
-        return sorted(d for d in found if self.exists(dataset, d))
+            root = Path(dataset)
+            names = [p.name for p in root.iterdir() if (p / DATA_FILE).is_file()] if root.is_dir() else []
+        return sorted(date.fromisoformat(m.group(1)) for n in names if (m := _DAY_DIR.match(n)))
 
     def exists(self, dataset: str, day: date) -> bool:
         uri = self.partition(dataset, day)
@@ -105,11 +106,19 @@ class ParquetLake(dg.ConfigurableResource):
             return any(item["Key"] == key for item in listing.get("Contents", []))
         return Path(uri).is_file()
 
+    def existing(self, dataset: str, days: Sequence[date]) -> list[date]:
+        """Those of `days` that have a partition, in the given order."""
+        return [d for d in days if self.exists(dataset, d)]
+
     def scan(self, dataset: str, days: Sequence[date]) -> pl.LazyFrame | None:
         """The given days' partitions as one lazy frame (None when none of them exists)."""
-        uris = [self.partition(dataset, d) for d in days if self.exists(dataset, d)]
-        if not uris:
+        return self.scan_existing(dataset, self.existing(dataset, days))
+
+    def scan_existing(self, dataset: str, days: Sequence[date]) -> pl.LazyFrame | None:
+        """`scan` for days already known to have a partition (no second check per day)."""
+        if not days:
             return None
+        uris = [self.partition(dataset, d) for d in days]
         return pl.scan_parquet(uris, storage_options=self.storage_options(), hive_partitioning=False)
 
     def read(self, dataset: str, day: date) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.deps import ContextDep, ForwardedDep, TenantDep
-from api.errors import ApiError
+from api.errors import ApiError, rename_fields
 from api.lineage import Work
 from api.models import AlignRequest, AlignResponse, ErrorBody, Method, SeriesSelector
 from api.output import ARROW, CSV, arrow_stream, csv_chunks, json_body, negotiate
@@ -19,6 +19,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 502)
 }
 router = APIRouter(prefix="/api/datahub/timeseries", tags=["timeseries"], responses=ERRORS)
+
+# The entity data GET builds an align body from its query: errors are answered under the query's names.
+QUERY_NAMES = {"start_time": "time_from", "end_time": "time_to", "series": "attrs", "attribute": "attrs"}
 
 FORMATS: dict[int | str, dict[str, Any]] = {
     200: {
@@ -79,9 +82,13 @@ def entity_data(
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = {"start_time": "time_from", "end_time": "time_to"}.get(str(first["loc"][0]), str(first["loc"][0]))
-        raise ApiError(422, f"{field}: {first['msg'].removeprefix('Value error, ')}") from None
+        message = f"{first['loc'][0]}: {first['msg'].removeprefix('Value error, ')}"
+        raise ApiError(422, rename_fields(message, QUERY_NAMES)) from None
     for i, name in enumerate(names):
         if not any(s.attribute == name for s in owned):
             raise ApiError(404, f"attrs[{i}]: entity {entity_id!r} has no attribute {name!r}")
-    return answer(request, align_request(ctx, tenant, body, forwarded=forwarded), tenant, accept)
+    try:
+        result = align_request(ctx, tenant, body, forwarded=forwarded)
+    except ApiError as exc:  # the shared align path names body fields; this caller sent query parameters
+        raise ApiError(exc.status, rename_fields(exc.message, QUERY_NAMES)) from None
+    return answer(request, result, tenant, accept)
