@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import errors
@@ -33,7 +34,8 @@ def create_app(
         async with load_state(metrics, settings, catalog, instance) as state:
             yield state
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts and styles from this app (a package's copy), never from a CDN.
+    app = FastAPIOffline(
         title="DataHub",
         version="0.1.0",
         description="Aligned time series on demand (a drop-in for the NKZ DataHub BFF contract).",

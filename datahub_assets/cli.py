@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -43,32 +43,57 @@ def validate(catalog: str | None) -> None:
     )
 
 
-def parse_partitions(text: str) -> list[str]:
-    """`2017-01-01` or an inclusive range `2017-01-01..2017-01-07`."""
-    first, _, last = text.partition("..")
+def parse_partitions(text: str, first: date | None = None, last: date | None = None) -> list[str]:
+    """`2017-01-01`, an inclusive range `2017-01-01..2017-01-07`, or `all` (every partition: `first..last`)."""
+    if text.strip().lower() == "all":
+        if first is None or last is None:
+            raise click.BadParameter("'all' needs the catalog's partitions")
+        text = f"{first.isoformat()}..{last.isoformat()}"
+    head, _, tail = text.partition("..")
     try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+        start, end = date.fromisoformat(head), date.fromisoformat(tail or head)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a day or a range DAY..DAY") from None
+        raise click.BadParameter(f"{text!r} is not a day, a range DAY..DAY or 'all'") from None
     if end < start:
         raise click.BadParameter(f"{text!r}: the range ends before it starts")
+    if first is not None and last is not None and (start < first or end > last):
+        raise click.BadParameter(f"{text!r}: the catalog's partitions are {first.isoformat()}..{last.isoformat()}")
     return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
+BAR_FROM = 4  # partitions: from this many on, a terminal also shows a progress bar
 
 
 @main.command()
 @click.option("--select", "selection", default="*", show_default=True,
               help="Asset selection, e.g. '*', 'key:raw/*', 'group:grids'.")
-@click.option("--partition", "partitions", required=True, help="A day, or DAY..DAY inclusive.")
+@click.option("--partition", "partitions", required=True,
+              help="A day, DAY..DAY inclusive, or 'all' (every partition of the catalog).")
 def materialize(selection: str, partitions: str) -> None:
-    """Materialize assets for daily partitions, one run per day, recorded in the instance."""
+    """Materialize assets for daily partitions, one run per day, recorded in the instance.
+
+    Prints one line per partition (its status, steps, time and run id; failing steps below it)."""
     from datahub_assets.instance import prepare_home
     from datahub_assets.materialize import materialize_partitions
+    from resources.catalog import CatalogError, load_catalog
+    from resources.settings import Settings
 
+    try:
+        bounds = load_catalog(Settings().catalog).partitions
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from None
+    days = parse_partitions(partitions, bounds.start, bounds.last(datetime.now(UTC).date()))
     prepare_home()
-    days = parse_partitions(partitions)
-    failed = materialize_partitions(selection, days, echo=click.echo)
+    bar = len(days) >= BAR_FROM and sys.stdout.isatty()
+    with click.progressbar(length=len(days), label="partitions", show_pos=True, hidden=not bar) as progress:
+        def line(text: str) -> None:
+            click.echo(("\r\033[K" if bar else "") + text)
+            progress.update(1)
+
+        failed = materialize_partitions(selection, days, echo=line)
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(days)} partitions failed: {', '.join(failed)}")
+    click.echo(f"{len(days)} partition(s) materialized")
 
 
 @main.command()
@@ -87,23 +112,38 @@ def serve(host: str, port: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, help="Dagster UI port.")
 @click.option("--api-port", default=8000, show_default=True)
-def up(host: str, port: int, api_port: int) -> None:
-    """The Dagster UI and the API side by side; Ctrl-C stops both."""
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="Log level of the Dagster services and the API server.")
+def up(host: str, port: int, api_port: int, log_level: str) -> None:
+    """The Dagster UI (with its daemon: schedules, sensors, the run queue) and the API side by side.
+
+    Prints one line when both answer; Ctrl-C stops both."""
     from datahub_assets.instance import prepare_home
 
     prepare_home()
     commands = [
-        [_bin("dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", host, "-p", str(port)],
-        [_bin("uvicorn"), "--factory", "api.app:create_app", "--host", host, "--port", str(api_port)],
+        [_bin("dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", host, "-p", str(port),
+         "--log-level", log_level],
+        [_bin("uvicorn"), "--factory", "api.app:create_app", "--host", host, "--port", str(api_port),
+         "--log-level", log_level],
     ]
     stopping: list[int] = []
     # Explicit handlers: a shell may start us with SIGINT ignored (in the background), Ctrl-C must still work.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, _frame: stopping.append(signum))
-    children = [subprocess.Popen(c, cwd=ROOT, start_new_session=True) for c in commands]
-    click.echo(f"Dagster UI: http://{host}:{port}   API: http://{host}:{api_port}/docs   (Ctrl-C stops both)")
+    # `dagster dev -w workspace.yaml` is the documented way to serve this layout; its note that `dg dev`
+    # supersedes it is not for our users.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+    children = [subprocess.Popen(c, cwd=ROOT, env=env, start_new_session=True) for c in commands]
+    probes = [f"http://{host}:{port}/server_info", f"http://{host}:{api_port}/health"]
+    ready = False
     try:
         while not stopping and all(c.poll() is None for c in children):
+            if not ready and all(_answers(url) for url in probes):
+                ready = True
+                click.echo(f"ready: Dagster UI http://{host}:{port}   API http://{host}:{api_port}/docs   "
+                           "(Ctrl-C stops both)")
             time.sleep(0.5)
     finally:
         for child in children:
@@ -111,6 +151,15 @@ def up(host: str, port: int, api_port: int) -> None:
     codes = [c.returncode for c in children]
     if any(code not in (0, None, -signal.SIGTERM, -signal.SIGKILL) for code in codes):
         sys.exit(1)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=1.0).status_code < 500
+    except httpx.HTTPError:
+        return False
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

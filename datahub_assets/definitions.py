@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
 import dagster as dg
@@ -72,7 +73,7 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
 
     everything = dg.define_asset_job("materialize_all", selection=dg.AssetSelection.assets(*assets))
     jobs = [everything]
-    schedules = [build_close_day_schedule(everything)]
+    schedules = [build_close_day_schedule(everything, catalog.partitions.end)]
     sensors = [build_run_failure_sensor()]
     for source in catalog.sources:
         selected = source_downstream(catalog, source)
@@ -80,10 +81,11 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
             continue
         job = dg.define_asset_job(f"refresh_{source}_job", selection=dg.AssetSelection.assets(*selected))
         jobs.append(job)
-        schedules.append(build_refresh_schedule(source, job, source_cadence(catalog, source)))
+        schedules.append(build_refresh_schedule(source, job, source_cadence(catalog, source), catalog.partitions.end))
         if isinstance(catalog.sources[source], FileSourceConfig):
             sensors.append(build_file_changes_sensor(source, source_key(source), job,
-                                                     first_day=catalog.partitions.start))
+                                                     first_day=catalog.partitions.start,
+                                                     last_day=catalog.partitions.end))
 
     defs = dg.Definitions(
         assets=[*assets, *ondemand],
@@ -92,7 +94,9 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
         sensors=sensors,
         resources=make_resources(catalog, settings),
     )
-    return defs.map_asset_specs(func=apply_house_policy)
+    with warnings.catch_warnings():  # a preview API of the pinned Dagster, used on purpose (STYLE D2)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return defs.map_asset_specs(func=apply_house_policy)
 
 
 @dg.definitions

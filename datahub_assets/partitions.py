@@ -10,8 +10,11 @@ from resources.catalog import Catalog
 
 
 def daily_partitions(catalog: Catalog) -> dg.DailyPartitionsDefinition:
+    """From `partitions.start` to today (today's partition is open), or to `partitions.end` inclusive."""
+    bounds = catalog.partitions
+    end = None if bounds.end is None else (bounds.end + timedelta(days=1)).isoformat()
     return dg.DailyPartitionsDefinition(
-        start_date=catalog.partitions.start.isoformat(), end_offset=1, timezone="UTC"
+        start_date=bounds.start.isoformat(), end_date=end, end_offset=1, timezone="UTC"
     )
 
 

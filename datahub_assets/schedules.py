@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -30,7 +30,8 @@ def _partition_key(at: datetime) -> str:
 
 
 def build_refresh_schedule(
-    source: str, job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, cadence: timedelta
+    source: str, job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, cadence: timedelta,
+    last_day: date | None = None,
 ) -> dg.ScheduleDefinition:
     """Refresh today's (open) partition of one source's series, and what stands on them."""
 
@@ -41,22 +42,30 @@ def build_refresh_schedule(
         execution_timezone="UTC",
         description=f"Refreshes today's partition of source {source!r} every {cadence}.",
     )
-    def _refresh(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
+    def _refresh(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         at = context.scheduled_execution_time or datetime.now(UTC)
-        key = _partition_key(at)
-        yield dg.RunRequest(run_key=f"{source}:{at.isoformat()}", partition_key=key)
+        if last_day is not None and at.astimezone(UTC).date() > last_day:
+            yield dg.SkipReason(f"the catalog's partitions end on {last_day.isoformat()}")
+            return
+        yield dg.RunRequest(run_key=f"{source}:{at.isoformat()}", partition_key=_partition_key(at))
 
     return _refresh
 
 
-def build_close_day_schedule(job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def build_close_day_schedule(
+    job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, last_day: date | None = None
+) -> dg.ScheduleDefinition:
     """Shortly after midnight UTC, materialize yesterday's now closed partition of everything."""
 
     @dg.schedule(name="close_day", cron_schedule=CLOSE_DAY_CRON, job=job, execution_timezone="UTC",
                  description="Materializes yesterday's closed partition of every asset.")
-    def _close(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
+    def _close(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         at = context.scheduled_execution_time or datetime.now(UTC)
-        key = _partition_key(at - timedelta(days=1))
+        yesterday = at.astimezone(UTC).date() - timedelta(days=1)
+        if last_day is not None and yesterday > last_day:
+            yield dg.SkipReason(f"the catalog's partitions end on {last_day.isoformat()}")
+            return
+        key = yesterday.isoformat()
         yield dg.RunRequest(run_key=f"close:{key}", partition_key=key)
 
     return _close

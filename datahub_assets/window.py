@@ -162,8 +162,8 @@ def read_many(
         if through is not None:
             today = through.clock().astimezone(UTC).date()
             window_days = [d for d in days if d >= (lower or start).date()]
-            first = catalog.partitions.start  # nothing is fetched from before the catalog's partitions
-            absent = [d for d in window_days if d not in stored and first <= d <= today]
+            # nothing is fetched outside the catalog's partitions
+            absent = [d for d in window_days if d not in stored and catalog.partitions.holds(d, today)]
             if absent:
                 missing[s.id] = absent
         plans.append((s, dataset, stored, absent, lower))

@@ -239,7 +239,23 @@ class ExportConfig(_Model):
 
 
 class PartitionsConfig(_Model):
+    """Daily UTC partitions from `start` to `end` (inclusive); without `end` they run to today (open)."""
+
     start: date
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PartitionsConfig:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"'end' ({self.end}) is before 'start' ({self.start})")
+        return self
+
+    def last(self, today: date) -> date:
+        """The last partition day: today (the open partition), or `end` once it has passed."""
+        return today if self.end is None else min(self.end, today)
+
+    def holds(self, day: date, today: date) -> bool:
+        return self.start <= day <= self.last(today)
 
 
 class Catalog(_Model):

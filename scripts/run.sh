@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/datahub validate
-.venv/bin/datahub materialize --select '*' --partition "${DEMO_PARTITIONS:-2017-01-01..2017-01-03}"
+.venv/bin/datahub materialize --select '*' --partition "${DEMO_PARTITIONS:-all}"
 exec .venv/bin/datahub up "$@"

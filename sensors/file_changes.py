@@ -20,6 +20,7 @@ def build_file_changes_sensor(
     target: dg.JobDefinition | dg.UnresolvedAssetJobDefinition,
     *,
     first_day: date,
+    last_day: date | None = None,
     max_days: int = MAX_DAYS_PER_TICK,
 ) -> dg.SensorDefinition:
     """The cursor holds each file's version; `run_key` = (file version, day), so a repeated tick launches
@@ -41,7 +42,8 @@ def build_file_changes_sensor(
             yield dg.SkipReason(f"no new or changed file in source {source!r}")
             return
         today = datetime.now(UTC).date()
-        days = [d for d in files.days_of(changed) if first_day <= d <= today]
+        last = today if last_day is None else min(last_day, today)
+        days = [d for d in files.days_of(changed) if first_day <= d <= last]
         if len(days) > max_days:
             context.log.info(f"{len(days) - max_days} older days of source {source!r} left to a backfill")
             days = days[-max_days:]

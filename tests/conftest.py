@@ -1,4 +1,4 @@
-"""Shared fixtures: real data from ../shared/data, Hypothesis profiles."""
+"""Shared fixtures: the real data slices under tests/data, Hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests import reads
 from tests.s3 import moto_s3, s3_client
 
+reads.install()
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("DATAHUB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+REAL_DATA = ROOT / "tests" / "data"
 
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -21,10 +24,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"real test data not found at {SHARED_DATA} (set DATAHUB_SHARED_DATA)")
-    return SHARED_DATA
+def real_data() -> Path:
+    """Slices of published data sets, shipped with the tests (see tests/data/README.md)."""
+    return REAL_DATA
 
 
 S3_BUCKET = "datahub-test"
@@ -42,3 +44,9 @@ def s3_endpoint() -> Iterator[str]:
 def s3(s3_endpoint: str) -> Any:
     """A boto3 client for the test endpoint."""
     return s3_client(s3_endpoint)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The check that no test read outside the clone runs after every other test."""
+    last = [i for i in items if i.name == "test_no_test_read_outside_the_clone"]
+    items[:] = [i for i in items if i not in last] + last

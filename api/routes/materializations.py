@@ -36,14 +36,15 @@ def launch(body: MaterializationRequest, ctx: ContextDep, tenant: TenantDep) -> 
         if name not in known:
             raise ApiError(404, f"assets[{i}]: unknown asset {name!r}")
         keys.append(dg.AssetKey(list(known[name])))
-    first, today = ctx.catalog.partitions.start, datetime.now(UTC).date()
+    bounds, today = ctx.catalog.partitions, datetime.now(UTC).date()
     for i, key in enumerate(body.partitions):
         try:
             day = date.fromisoformat(key)
         except ValueError:
             raise ApiError(422, f"partitions[{i}]: not a day (YYYY-MM-DD)") from None
-        if not first <= day <= today:
-            raise ApiError(422, f"partitions[{i}]: outside the partitions {first.isoformat()}..{today.isoformat()}")
+        if not bounds.holds(day, today):
+            span = f"{bounds.start.isoformat()}..{bounds.last(today).isoformat()}"
+            raise ApiError(422, f"partitions[{i}]: outside the partitions {span}")
     client = graphql_client(ctx.settings.dagster_graphql_url)
     run_ids = []
     for key in body.partitions:

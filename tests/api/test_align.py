@@ -90,6 +90,9 @@ def test_entity_data_and_entities(api: LiveApi) -> None:
     assert all(e["id"] != "urn:acme:secret" for e in entities)
     only = api.client.get("/api/datahub/entities", params={"source": "meters"}).json()["entities"]
     assert [e["id"] for e in only] == ["urn:meter:7"]
+    for unknown in ("nope", "rival"):  # another tenant's source is as unknown as a missing one
+        answer = api.client.get("/api/datahub/entities", params={"source": unknown})
+        assert answer.status_code == 404 and answer.json() == {"error": f"source: unknown source {unknown!r}"}
 
 
 def test_openapi_documents_every_endpoint(api: LiveApi) -> None:

@@ -50,6 +50,8 @@ def test_every_asset_is_daily_partitioned_owned_and_grouped(defs: dg.Definitions
         assert isinstance(partitions, dg.DailyPartitionsDefinition), spec.key
         assert partitions.start == datetime(2017, 1, 1, tzinfo=partitions.start.tzinfo)
         assert partitions.end_offset == 1
+        # The demo catalog covers exactly its data: 14 days, every one of them fillable.
+        assert partitions.get_partition_keys() == [f"2017-01-{d:02d}" for d in range(1, 15)]
 
 
 def test_ondemand_assets_draw_lineage_from_every_raw_series(defs: dg.Definitions) -> None:
@@ -89,19 +91,26 @@ def test_cadence_cron(cadence: timedelta, cron: str) -> None:
 
 
 def test_schedules_refresh_today_and_close_yesterday(defs: dg.Definitions) -> None:
-    at = datetime(2024, 5, 3, 12, 10, tzinfo=UTC)
+    at = datetime(2017, 1, 5, 12, 10, tzinfo=UTC)
     refresh = defs.resolve_schedule_def("refresh_tetouan")
     assert refresh.cron_schedule == "*/10 * * * *"
     assert defs.resolve_schedule_def("refresh_plant").cron_schedule == "* * * * *"
+    close = defs.resolve_schedule_def("close_day")
     with dg.instance_for_test() as instance:
         repo = defs.get_repository_def()
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at, repository_def=repo)
-        requests = refresh.evaluate_tick(context).run_requests
-        assert requests is not None and [r.partition_key for r in requests] == ["2024-05-03"]
-        close = defs.resolve_schedule_def("close_day")
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at, repository_def=repo)
-        requests = close.evaluate_tick(context).run_requests
-        assert requests is not None and [r.partition_key for r in requests] == ["2024-05-02"]
+
+        def tick(schedule: dg.ScheduleDefinition, when: datetime) -> dg.ScheduleExecutionData:
+            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=repo)
+            return schedule.evaluate_tick(context)
+
+        assert [r.partition_key for r in tick(refresh, at).run_requests or []] == ["2017-01-05"]
+        assert [r.partition_key for r in tick(close, at).run_requests or []] == ["2017-01-04"]
+        # The demo's partitions end on 2017-01-14: past it, both skip instead of asking for a missing partition.
+        assert [r.partition_key for r in tick(close, datetime(2017, 1, 15, 0, 15, tzinfo=UTC)).run_requests
+                or []] == ["2017-01-14"]
+        for schedule in (refresh, close):
+            later = tick(schedule, datetime(2024, 5, 3, 12, 10, tzinfo=UTC))
+            assert not later.run_requests and "end on 2017-01-14" in (later.skip_message or "")
     job = defs.resolve_job_def("refresh_tetouan_job")
     selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert "raw/tetouan/urn_tetouan_zone1_power" in selected and "export/city_hourly_parquet" in selected

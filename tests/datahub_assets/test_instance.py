@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from datahub_assets.instance import prepare_home
+from datahub_assets.instance import MARKER, prepare_home
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
@@ -31,6 +32,30 @@ def test_sqlite_home_with_pools_of_one(tmp_path: Path, monkeypatch: pytest.Monke
     (home / "dagster.yaml").write_text((home / "dagster.yaml").read_text() + "\n# edited\n")
     prepare_home(home)
     assert (home / "dagster.yaml").read_text().endswith("# edited\n")
+
+
+def test_storage_is_migrated_once_then_again_only_for_a_new_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrades: list[str] = []
+    real = dg.DagsterInstance.upgrade
+
+    def counting(self: dg.DagsterInstance, print_fn: object = None) -> None:
+        upgrades.append("upgrade")
+        real(self)
+
+    monkeypatch.setattr(dg.DagsterInstance, "upgrade", counting)
+    home = tmp_path / "home"
+    for _ in range(3):
+        prepare_home(home)
+    assert upgrades == ["upgrade"]
+    marker = home / MARKER
+    assert json.loads(marker.read_text())["dagster"] == dg.__version__
+    marker.write_text(marker.read_text().replace(dg.__version__, "1.0.0"))  # as an older release left it
+    prepare_home(home)
+    assert upgrades == ["upgrade", "upgrade"]
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_runs_count() == 0
 
 
 @pytest.fixture

@@ -32,9 +32,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dg.Dagster
         yield lake, instance
 
 
-def tetouan(shared_data: Path, until: datetime = datetime(2017, 1, 3, tzinfo=UTC)) -> pl.DataFrame:
+def tetouan(real_data: Path, until: datetime = datetime(2017, 1, 3, tzinfo=UTC)) -> pl.DataFrame:
     """The published file read independently: naive stamps in UTC (one offset all year)."""
-    return pl.read_csv(shared_data / "tetouan" / "tetouan_city_power_2017.csv").select(
+    return pl.read_csv(real_data / "tetouan" / "tetouan_city_power_2017-01_03.csv").select(
         pl.col("DateTime").str.strptime(pl.Datetime("us", "UTC"), "%m/%d/%y %H:%M").alias("ts"),
         pl.col("Zone 1 Power Consumption").alias("z1"),
         pl.col("Zone 2 Power Consumption").alias("z2"),
@@ -44,7 +44,7 @@ def tetouan(shared_data: Path, until: datetime = datetime(2017, 1, 3, tzinfo=UTC
 
 
 def test_hourly_export_holds_hourly_means_of_the_published_data(
-    demo_run: tuple[Path, dg.DagsterInstance], shared_data: Path
+    demo_run: tuple[Path, dg.DagsterInstance], real_data: Path
 ) -> None:
     lake, _ = demo_run
     export = pl.read_parquet(lake / "default/export/city_hourly_parquet/date=2017-01-02/data.parquet")
@@ -52,7 +52,7 @@ def test_hourly_export_holds_hourly_means_of_the_published_data(
                               "urn:tetouan:zone3.power"]
     assert export.schema["timestamp"] == pl.Datetime("us", "UTC")
     assert export.height == 24
-    truth = (tetouan(shared_data).filter(pl.col("ts") >= datetime(2017, 1, 2, tzinfo=UTC))
+    truth = (tetouan(real_data).filter(pl.col("ts") >= datetime(2017, 1, 2, tzinfo=UTC))
              .group_by(pl.col("ts").dt.truncate("1h")).agg(pl.col("z1").mean(), pl.col("z2").mean()).sort("ts"))
     assert export["timestamp"].to_list() == truth["ts"].to_list()
     assert export["urn:tetouan:zone1.power"].to_list() == pytest.approx(truth["z1"].to_list(), rel=1e-12)
@@ -60,7 +60,7 @@ def test_hourly_export_holds_hourly_means_of_the_published_data(
 
 
 def test_locf_csv_export_carries_readings_and_synthetic_source(
-    demo_run: tuple[Path, dg.DagsterInstance], shared_data: Path
+    demo_run: tuple[Path, dg.DagsterInstance], real_data: Path
 ) -> None:
     lake, _ = demo_run
     for day in DAYS:
@@ -69,7 +69,7 @@ def test_locf_csv_export_carries_readings_and_synthetic_source(
         assert csv["timestamp"][0] == f"{day}T00:00:00Z"
         assert csv.null_count().sum_horizontal().item() == 0
     csv = pl.read_csv(lake / "default/export/city_and_plant_csv/date=2017-01-02/data.csv")
-    truth = tetouan(shared_data).filter(pl.col("ts") >= datetime(2017, 1, 2, tzinfo=UTC))
+    truth = tetouan(real_data).filter(pl.col("ts") >= datetime(2017, 1, 2, tzinfo=UTC))
     # 00:00..00:09 all carry the 00:00 reading; 00:10 takes the next one.
     assert csv["urn:tetouan:zone1.power"][:10].to_list() == [truth["z1"][0]] * 10
     assert csv["urn:tetouan:zone1.power"][10] == truth["z1"][1]
@@ -146,7 +146,7 @@ def test_carry_in_crosses_the_partition_boundary_and_failing_range_check_blocks(
 
 
 @pytest.mark.integration
-def test_demo_day_on_an_s3_lake(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+def test_demo_day_on_an_s3_lake(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, real_data: Path) -> None:
     """The same assets against S3 (a real endpoint over HTTP): secrets reach the run as EnvVars."""
     from tests.conftest import S3_BUCKET
     from tests.s3 import ACCESS_KEY, SECRET_KEY
@@ -165,7 +165,7 @@ def test_demo_day_on_an_s3_lake(s3_endpoint: str, monkeypatch: pytest.MonkeyPatc
         options = built.lake.storage_options()
     export = pl.read_parquet(f"{root}/default/export/city_hourly_parquet/date=2017-01-03/data.parquet",
                              storage_options=options)
-    day = tetouan(shared_data, until=datetime(2017, 1, 4, tzinfo=UTC)).filter(
+    day = tetouan(real_data, until=datetime(2017, 1, 4, tzinfo=UTC)).filter(
         pl.col("ts") >= datetime(2017, 1, 3, tzinfo=UTC))
     truth = day.group_by(pl.col("ts").dt.truncate("1h")).agg(pl.col("z1").mean()).sort("ts")
     assert export["timestamp"].to_list() == truth["ts"].to_list()

@@ -119,6 +119,8 @@ def test_env_references_are_never_resolved_at_load(tmp_path: Path, monkeypatch: 
         ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: demo, extra: 1}\n", 3, "sources.a.extra",
          "Extra inputs"),
         ("partitions: {start: '2017-01-01'\nsources: [\n", 2, "<root>", "not valid YAML"),
+        ("partitions: {start: '2017-01-05', end: '2017-01-01'}\nsources:\n  a: {kind: demo}\n", 1, "partitions",
+         "'end' (2017-01-01) is before 'start' (2017-01-05)"),
     ],
 )
 def test_errors_name_file_line_key_path_and_reason(

@@ -26,8 +26,8 @@ def read_ett(path: Path) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def ett(shared_data: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return read_ett(shared_data / "ett" / "ETTm1_prefix.csv"), read_ett(shared_data / "ett" / "ETTh1.csv")
+def ett(real_data: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return read_ett(real_data / "ett" / "ETTm1_2016-07_08.csv"), read_ett(real_data / "ett" / "ETTh1_2016-07_08.csv")
 
 
 def hourly(minutes: pl.DataFrame, method: str) -> pl.DataFrame:
@@ -46,20 +46,20 @@ def max_abs_diff(a: pl.DataFrame, b: pl.DataFrame) -> float:
 
 def test_files_as_described(ett: tuple[pl.DataFrame, pl.DataFrame]) -> None:
     minutes, hours = ett
-    assert minutes.height == 19_557
-    assert hours.height == 17_420
+    assert minutes.height == 5_949  # 2016-07-01 00:00 to 2016-08-31 23:00, every 15 min
+    assert hours.height == 1_488
     assert minutes.get_column(TS).diff().drop_nulls().unique().to_list() == [timedelta(minutes=15)]
     assert hours.get_column(TS).diff().drop_nulls().unique().to_list() == [H]
-    assert minutes.get_column(TS).max() == datetime(2017, 1, 20, 17, tzinfo=UTC)
+    assert minutes.get_column(TS).max() == datetime(2016, 8, 31, 23, tzinfo=UTC)
 
 
 def test_locf_onto_hours_reproduces_ett_h1(ett: tuple[pl.DataFrame, pl.DataFrame]) -> None:
     minutes, hours = ett
     out = hourly(minutes, "locf")
     assert out.columns == [TS, *COLUMNS]
-    # the overlap: every hour from 2016-07-01 00:00 to 2017-01-20 17:00, all present in both
+    # every hour from 2016-07-01 00:00 to 2016-08-31 23:00, present in both
     overlap = hours.filter(pl.col(TS) <= minutes.get_column(TS).max())
-    assert out.height == overlap.height == (19_557 - 1) // 4 + 1
+    assert out.height == overlap.height == (5_949 - 1) // 4 + 1
     assert out.get_column(TS).to_list() == overlap.get_column(TS).to_list()
     assert out.null_count().sum_horizontal().item() == 0
     assert max_abs_diff(out, overlap) < 1e-9

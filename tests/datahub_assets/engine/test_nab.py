@@ -31,9 +31,9 @@ from tests.datahub_assets.engine.reference import (
 FIVE_MIN = timedelta(minutes=5)
 
 
-def read_nab(shared_data: Path, name: str) -> pl.LazyFrame:
+def read_nab(real_data: Path, name: str) -> pl.LazyFrame:
     """The file as published, rows in file order: ts naive, value as parsed."""
-    return pl.scan_csv(shared_data / "nab" / f"{name}.csv", try_parse_dates=True).rename({"timestamp": TS})
+    return pl.scan_csv(real_data / "nab" / f"{name}.csv", try_parse_dates=True).rename({"timestamp": TS})
 
 
 def pairs(lf: pl.LazyFrame) -> list[tuple[int, float]]:
@@ -49,9 +49,9 @@ def pairs(lf: pl.LazyFrame) -> list[tuple[int, float]]:
         ("occupancy_t4013", 2_500, datetime(2015, 9, 10, 5, 33), (2.56, 8.94)),
     ],
 )
-def test_duplicate_stamp_last_row_wins(shared_data: Path, name: str, rows: int, stamp: datetime,
+def test_duplicate_stamp_last_row_wins(real_data: Path, name: str, rows: int, stamp: datetime,
                                        values: tuple[float, float]) -> None:
-    raw = read_nab(shared_data, name)
+    raw = read_nab(real_data, name)
     dup = raw.filter(pl.col(TS) == stamp).collect()
     assert dup.get_column(VALUE).cast(pl.Float64).to_list() == list(values)
     assert raw.select(pl.len()).collect().item() == rows
@@ -69,8 +69,8 @@ def test_duplicate_stamp_last_row_wins(shared_data: Path, name: str, rows: int, 
     assert (counts["rows"], counts["duplicates"], counts["backwards"], counts["nulls"]) == (rows, 1, 0, 0)
 
 
-def test_machine_temperature_goes_backwards(shared_data: Path) -> None:
-    raw = read_nab(shared_data, "machine_temperature_system_failure")
+def test_machine_temperature_goes_backwards(real_data: Path) -> None:
+    raw = read_nab(real_data, "machine_temperature_system_failure")
     stamps = raw.select(TS).collect().get_column(TS)
     assert not stamps.is_sorted()
     repeated = [datetime(2014, 1, 7, 2, m) for m in range(0, 60, 5)]
@@ -101,10 +101,10 @@ def test_machine_temperature_goes_backwards(shared_data: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def traffic(shared_data: Path) -> dict[str, Any]:
+def traffic(real_data: Path) -> dict[str, Any]:
     """speed_6005 and TravelTime_387, clean, over the span where both report."""
     names = ["speed", "travel"]
-    raws = [read_nab(shared_data, "speed_6005"), read_nab(shared_data, "TravelTime_387")]
+    raws = [read_nab(real_data, "speed_6005"), read_nab(real_data, "TravelTime_387")]
     frames = [clean(r).collect() for r in raws]
     obs = [ref_clean(pairs(r)) for r in raws]
     shared = set.intersection(*({t for t, _ in o} for o in obs))

@@ -35,18 +35,23 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def test_every_month_is_a_regular_quarter_hour_series_in_utc(shared_data: Path) -> None:
-    files = sorted(p for p in (shared_data / "transnetbw").glob("wind_*.csv") if p.name != "wind_2015-03.csv")
+@pytest.mark.parametrize(
+    ("months", "first"),
+    [(["2015-03_corrected", "2015-04"], utc(2015, 2, 28, 23)),  # 01.03.2015 00:00 CET, across the spring change
+     (["2015-10", "2015-11"], utc(2015, 9, 30, 22))],  # 01.10.2015 00:00 CEST, across the autumn change
+)
+def test_months_are_a_regular_quarter_hour_series_in_utc(real_data: Path, months: list[str], first: datetime) -> None:
+    files = [real_data / "transnetbw" / f"wind_{m}.csv" for m in months]
     frame = pl.concat([read(transnetbw(p)) for p in files])
     steps = frame["ts"].diff().drop_nulls().unique().to_list()
-    assert steps == [QUARTER], "every reading sits 15 min after the one before, across both DST changes"
-    assert frame["ts"][0] == utc(2014, 11, 30, 23, 0)  # 01.12.2014 00:00 CET
+    assert steps == [QUARTER], "every reading sits 15 min after the one before, across the DST change"
+    assert frame["ts"][0] == first
     lines = sum(len(p.read_text().splitlines()) - 1 for p in files)
     assert frame.height == lines
 
 
-def test_repeated_hour_keeps_both_readings_in_order(shared_data: Path) -> None:
-    frame = read(transnetbw(shared_data / "transnetbw" / "wind_2015-10.csv"))
+def test_repeated_hour_keeps_both_readings_in_order(real_data: Path) -> None:
+    frame = read(transnetbw(real_data / "transnetbw" / "wind_2015-10.csv"))
     local_day = frame.filter(pl.col("ts").is_between(utc(2015, 10, 24, 22), utc(2015, 10, 25, 23), closed="left"))
     assert local_day.height == 100  # a 25-hour day
     at = dict(zip(local_day["ts"].to_list(), local_day["value"].to_list(), strict=True))
@@ -57,8 +62,8 @@ def test_repeated_hour_keeps_both_readings_in_order(shared_data: Path) -> None:
     assert at[utc(2015, 10, 25, 1, 45)] == 134
 
 
-def test_skipped_hour_has_no_reading(shared_data: Path) -> None:
-    frame = read(transnetbw(shared_data / "transnetbw" / "wind_2015-03_corrected.csv"))
+def test_skipped_hour_has_no_reading(real_data: Path) -> None:
+    frame = read(transnetbw(real_data / "transnetbw" / "wind_2015-03_corrected.csv"))
     local_day = frame.filter(pl.col("ts").is_between(utc(2015, 3, 28, 23), utc(2015, 3, 29, 22), closed="left"))
     assert local_day.height == 92  # a 23-hour day
     # "29.03.2015;01:45:00;29.03.2015;03:00:00;;224" is the last reading before the skipped hour.
@@ -66,35 +71,35 @@ def test_skipped_hour_has_no_reading(shared_data: Path) -> None:
     assert local_day.filter(pl.col("ts") == utc(2015, 3, 29, 1, 0))["value"].to_list() == [222]
 
 
-def test_interval_start_columns_follow_the_same_dst_rules(shared_data: Path) -> None:
+def test_interval_start_columns_follow_the_same_dst_rules(real_data: Path) -> None:
     """Localizing the start columns: the first 02:xx of 25 Oct is summer time, the second winter time."""
-    frame = read(transnetbw(shared_data / "transnetbw" / "wind_2015-10.csv", interval_end=False))
-    by_end = read(transnetbw(shared_data / "transnetbw" / "wind_2015-10.csv"))
+    frame = read(transnetbw(real_data / "transnetbw" / "wind_2015-10.csv", interval_end=False))
+    by_end = read(transnetbw(real_data / "transnetbw" / "wind_2015-10.csv"))
     assert frame.filter(pl.col("ts") == utc(2015, 10, 25, 0, 0))["value"].to_list() == [137]  # 02:00 CEST
     assert frame.filter(pl.col("ts") == utc(2015, 10, 25, 1, 0))["value"].to_list() == [134]  # 02:00 CET
     # Away from the changes both stampings agree row for row.
     assert frame.head(2000).equals(by_end.head(2000))
-    corrected = read(transnetbw(shared_data / "transnetbw" / "wind_2015-03_corrected.csv", interval_end=False))
-    assert corrected.equals(read(transnetbw(shared_data / "transnetbw" / "wind_2015-03_corrected.csv")))
+    corrected = read(transnetbw(real_data / "transnetbw" / "wind_2015-03_corrected.csv", interval_end=False))
+    assert corrected.equals(read(transnetbw(real_data / "transnetbw" / "wind_2015-03_corrected.csv")))
 
 
-def test_corrupted_march_export_reads_like_the_corrected_one_by_interval_end(shared_data: Path) -> None:
-    folder = shared_data / "transnetbw"
+def test_corrupted_march_export_reads_like_the_corrected_one_by_interval_end(real_data: Path) -> None:
+    folder = real_data / "transnetbw"
     assert read(transnetbw(folder / "wind_2015-03.csv")).equals(read(transnetbw(folder / "wind_2015-03_corrected.csv")))
 
 
-def test_decimal_comma_and_empty_values(shared_data: Path) -> None:
-    actual = read(transnetbw(shared_data / "transnetbw" / "wind_2015-11.csv"), ACTUAL)
+def test_decimal_comma_and_empty_values(real_data: Path) -> None:
+    actual = read(transnetbw(real_data / "transnetbw" / "wind_2015-11.csv"), ACTUAL)
     assert actual["value"].null_count() == 122  # empty fields stay null (the raw asset drops them)
-    frame = read(transnetbw(shared_data / "transnetbw" / "wind_2015-11.csv"), FORECAST)
+    frame = read(transnetbw(real_data / "transnetbw" / "wind_2015-11.csv"), FORECAST)
     assert frame["value"].null_count() == 0
     first = frame.row(0, named=True)
-    assert first["value"] == pytest.approx(float((shared_data / "transnetbw" / "wind_2015-11.csv")
+    assert first["value"] == pytest.approx(float((real_data / "transnetbw" / "wind_2015-11.csv")
                                                  .read_text().splitlines()[1].split(";")[4].replace(",", ".")))
 
 
-def test_glob_reads_files_in_path_order(shared_data: Path) -> None:
-    frame = read(transnetbw(shared_data / "transnetbw" / "wind_2015-0[3-4]*.csv"))
+def test_glob_reads_files_in_path_order(real_data: Path) -> None:
+    frame = read(transnetbw(real_data / "transnetbw" / "wind_2015-0[3-4]*.csv"))
     # wind_2015-03.csv, wind_2015-03_corrected.csv, wind_2015-04.csv: March twice, the corrected one last.
     assert frame.height == 2972 * 2 + 2880
 
@@ -138,9 +143,9 @@ def test_offsets_epochs_and_parquet(tmp_path: Path) -> None:
     assert frame.to_dicts() == [{"ts": utc(2020, 1, 1), "value": 3.0}]
 
 
-def test_tetouan_stamps_keep_one_offset_all_year(shared_data: Path) -> None:
+def test_tetouan_stamps_keep_one_offset_all_year(real_data: Path) -> None:
     """The Tetouan export is regular all year: its clock skips no hour, so it is not Moroccan wall time."""
-    path = str(shared_data / "tetouan" / "tetouan_city_power_2017.csv")
+    path = str(real_data / "tetouan" / "tetouan_city_power_2017-01_03.csv")
     source = FileSource(name="tetouan", path=path, timestamp_columns=["DateTime"], timestamp_format="%m/%d/%y %H:%M")
     day = source.read(SeriesRef("urn:tetouan:zone3", "power", "Zone 3 Power Consumption"),
                       start=utc(2017, 1, 1), end=utc(2017, 1, 2))
