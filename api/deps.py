@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-import jwt
 from fastapi import Depends, Request
 
+from api.auth import Authenticator
 from api.errors import ApiError
 from api.service import Context
 
@@ -22,15 +22,17 @@ def get_context(request: Request) -> Context:
 
 
 def get_tenant(request: Request) -> str:
-    """`X-Tenant-ID` (default `default`); with a JWT secret or JWKS URL set, the verified token's `tenant_id`."""
-    header = request.headers.get("x-tenant-id")
+    """`X-Tenant-ID` (default `default`); with tokens on, the verified token's `tenant_id`."""
+    headers = request.headers.getlist("x-tenant-id")
+    if len(headers) > 1:
+        raise ApiError(400, "X-Tenant-ID: given more than once")
+    header = headers[0] if headers else None
     if header is not None and not TENANT_RE.match(header):
         raise ApiError(400, "X-Tenant-ID: must match [A-Za-z0-9_-]{1,64}")
-    settings = request.state.context.settings
-    if not (settings.jwt_secret or settings.jwks_url):
+    auth: Authenticator | None = request.state.auth
+    if auth is None:
         return header or DEFAULT_TENANT
-    claims = _verified_claims(request, settings)
-    tenant = claims.get("tenant_id")
+    tenant = verified_claims(request, auth).get("tenant_id")
     if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
         raise ApiError(403, "Authorization: the token carries no valid tenant_id claim")
     if header is not None and header != tenant:
@@ -38,18 +40,11 @@ def get_tenant(request: Request) -> str:
     return tenant
 
 
-def _verified_claims(request: Request, settings: Any) -> dict[str, Any]:
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "Authorization: a bearer token is required")
-    try:
-        if settings.jwks_url:
-            key = jwt.PyJWKClient(settings.jwks_url).get_signing_key_from_jwt(token).key
-            return jwt.decode(token, key, algorithms=["RS256", "ES256"], options={"verify_aud": False})
-        return jwt.decode(token, settings.jwt_secret, algorithms=["HS256"], options={"verify_aud": False})
-    except jwt.PyJWTError:
-        raise ApiError(401, "Authorization: the token is not valid") from None
+def verified_claims(request: Request, auth: Authenticator) -> dict[str, Any]:
+    authorization = request.headers.getlist("authorization")
+    if len(authorization) > 1:
+        raise ApiError(400, "Authorization: given more than once")
+    return auth.claims(authorization[0] if authorization else "")
 
 
 def get_forwarded(request: Request) -> dict[str, str]:

@@ -17,10 +17,20 @@ log = logging.getLogger("datahub.api")
 BODY_UNPARSABLE = "There was an error parsing the body"  # FastAPI's 400 for a body json.loads cannot read
 
 
+MAX_MESSAGE = 400  # characters: an error never echoes a huge value back
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers
+
+
+def short(value: object, limit: int = 40) -> str:
+    """A value as an error may quote it: its repr, cut to a short prefix."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "…" + text[0]
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -37,7 +47,8 @@ def validation_message(exc: RequestValidationError) -> tuple[int, str]:
     if first.get("type") == "json_invalid":
         return 400, "body: not valid JSON"
     msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    return 422, f"{_field(tuple(first.get('loc', ())))}: {msg}"
+    message = f"{_field(tuple(first.get('loc', ())))}: {msg}"
+    return 422, message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "\u2026"
 
 
 def rename_fields(message: str, aliases: dict[str, str]) -> str:
@@ -69,7 +80,7 @@ def document_errors(schema: dict[str, Any]) -> None:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

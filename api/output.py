@@ -1,4 +1,5 @@
-"""Answer formats of an aligned grid: Arrow IPC stream, JSON, CSV (streamed), Parquet."""
+"""Answer formats of an aligned grid: Arrow IPC stream, JSON, CSV, Parquet; the first three streamed in
+chunks of rows, so a large answer is never held whole in memory, in Python objects or as text."""
 
 from __future__ import annotations
 
@@ -7,53 +8,117 @@ from collections.abc import Iterator
 
 import polars as pl
 import pyarrow as pa
+from starlette.background import BackgroundTask
+from starlette.responses import Response, StreamingResponse
 
+from api.errors import ApiError
 from api.service import Aligned
+from api.work import guarded
 from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, TS, handed_out
 
 ARROW = "application/vnd.apache.arrow.stream"
 CSV = "text/csv"
+JSON = "application/json"
+CHUNK_ROWS = 65_536
 CSV_CHUNK_ROWS = 10_000
+_OFFERED = (JSON, ARROW, CSV)  # in order of preference at equal quality
 
 
 def negotiate(accept: str | None) -> str:
-    accept = (accept or "").lower()
-    if ARROW in accept:
-        return ARROW
-    if CSV in accept:
-        return CSV
-    return "application/json"
+    """The offered type the `Accept` header prefers: each type takes the quality of its most specific
+    matching range (RFC 9110); the highest wins, ties go to the range listed first; `q=0` refuses. No
+    header, or an empty one, is JSON; nothing acceptable is a 406."""
+    if not accept or not accept.strip():
+        return JSON
+    ranges: list[tuple[str, float, int]] = []
+    for order, part in enumerate(accept.split(",")):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(1.0, max(0.0, float(value)))
+                except ValueError:
+                    quality = 0.0
+        if media:
+            ranges.append((media.lower(), quality, order))
+    best: tuple[float, int, int, str] | None = None
+    for preference, offer in enumerate(_OFFERED):
+        kind = offer.split("/")[0]
+        matches = [(specific, q, order) for media, q, order in ranges
+                   for specific, pattern in ((2, offer), (1, f"{kind}/*"), (0, "*/*")) if media == pattern]
+        if not matches:
+            continue
+        _, quality, order = max(matches)  # the most specific range decides
+        rank = (-quality, order, preference, offer)
+        if quality > 0 and (best is None or rank < best):
+            best = rank
+    if best is None:
+        raise ApiError(406, f"Accept: none of {', '.join(_OFFERED)} is acceptable")
+    return best[3]
 
 
 def epoch_seconds(frame: pl.DataFrame) -> pl.Series:
     return (frame.get_column(TS).cast(pl.Int64) / 1_000_000).alias("timestamp")
 
 
-def arrow_stream(result: Aligned) -> bytes:
+def arrow_schema(result: Aligned) -> pa.Schema:
     """NKZ schema: `timestamp` Float64 epoch seconds, `value_i` Float64 with the series as field metadata."""
     fields = [pa.field("timestamp", pa.float64())]
-    arrays = [epoch_seconds(result.frame).to_arrow()]
     for name, series in zip(result.columns, result.series, strict=True):
         meta = {"entity_id": series.entity, "attribute": series.attribute, "source": series.source,
                 "unit": series.unit or ""}
         fields.append(pa.field(name, pa.float64(), metadata=meta))
-        arrays.append(result.frame.get_column(name).cast(pl.Float64).to_arrow())
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    return pa.schema(fields)
+
+
+def arrow_chunks(result: Aligned, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
+    """The Arrow IPC stream: the schema message, then one record batch per chunk of rows."""
+    schema = arrow_schema(result)
     sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        for offset in range(0, max(result.frame.height, 1), rows):
+            chunk = result.frame.slice(offset, rows)
+            arrays = [epoch_seconds(chunk).to_arrow()]
+            arrays += [chunk.get_column(name).cast(pl.Float64).to_arrow() for name in result.columns]
+            writer.write_batch(pa.record_batch(arrays, schema=schema))
+            yield _drain(sink)
+    yield _drain(sink)  # the end-of-stream marker
 
 
-def json_body(result: Aligned) -> dict[str, object]:
-    body: dict[str, object] = {"timestamps": epoch_seconds(result.frame).to_list()}
-    for name in result.columns:
-        body[name] = result.frame.get_column(name).to_list()
-    body["columns"] = [
-        {"name": name, "entity_id": s.entity, "attribute": s.attribute, "source": s.source, "unit": s.unit}
-        for name, s in zip(result.columns, result.series, strict=True)
-    ]
-    return body
+def arrow_stream(result: Aligned) -> bytes:
+    return b"".join(arrow_chunks(result))
+
+
+def _drain(sink: io.BytesIO) -> bytes:
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data
+
+
+def _json_numbers(values: pl.Series) -> str:
+    """Comma-separated JSON numbers; a null (or a non-finite value, which JSON cannot carry) as `null`."""
+    text = values.to_frame("v").select(
+        pl.when(pl.col("v").is_finite()).then(pl.col("v").cast(pl.String)).otherwise(pl.lit("null"))
+    ).to_series()
+    return text.str.join(",").item() if len(text) else ""
+
+
+def json_chunks(result: Aligned, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
+    """`{"timestamps": [...], "value_0": [...], ..., "columns": [...]}`, one chunk of rows at a time."""
+    import json
+
+    names = ["timestamps", *result.columns]
+    for index, name in enumerate(names):
+        yield (("{" if index == 0 else "],") + json.dumps(name) + ":[").encode()
+        column = epoch_seconds(result.frame) if index == 0 else result.frame.get_column(name).cast(pl.Float64)
+        for offset in range(0, len(column), rows):
+            yield (("," if offset else "") + _json_numbers(column.slice(offset, rows))).encode()
+    columns = [{"name": name, "entity_id": s.entity, "attribute": s.attribute, "source": s.source, "unit": s.unit}
+               for name, s in zip(result.columns, result.series, strict=True)]
+    yield ('],"columns":' + json.dumps(columns) + "}").encode()
 
 
 def named_frame(result: Aligned) -> pl.DataFrame:
@@ -73,7 +138,29 @@ def csv_chunks(result: Aligned, rows: int = CSV_CHUNK_ROWS) -> Iterator[bytes]:
         yield chunk.write_csv(include_header=offset == 0, datetime_format=CSV_DATETIME_FORMAT).encode()
 
 
+def chunks(result: Aligned, kind: str) -> Iterator[bytes]:
+    if kind == ARROW:
+        return arrow_chunks(result)
+    if kind == CSV:
+        return csv_chunks(result)
+    return json_chunks(result)
+
+
 def parquet_bytes(result: Aligned) -> bytes:
     sink = io.BytesIO()
     named_frame(result).write_parquet(sink, compression="zstd")
     return sink.getvalue()
+
+
+SMALL_CELLS = 50_000  # answers up to this many cells are sent whole; larger ones stream
+
+
+def respond(result: Aligned, kind: str, headers: dict[str, str] | None = None) -> Response:
+    """The answer in the negotiated format; the answer's memory reservation is given back once it is sent."""
+    if result.frame.height * (len(result.series) + 1) <= SMALL_CELLS:
+        try:
+            return Response(b"".join(chunks(result, kind)), media_type=kind, headers=headers)
+        finally:
+            result.release()
+    return StreamingResponse(guarded(chunks(result, kind), result.release), media_type=kind, headers=headers,
+                             background=BackgroundTask(result.release))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,15 +14,20 @@ import polars as pl
 
 from api.errors import ApiError
 from api.models import MIN_INSTANT, AlignRequest, Method, SeriesSelector
+from api.work import MemoryBudget, released_on_error
 from datahub_assets.engine.align import AGGREGATES, DEFAULT, Resolution, Tolerance, align, carry_in
 from datahub_assets.engine.grid import to_us
 from datahub_assets.engine.schema import TS
 from datahub_assets.window import ReadThrough, TooManyMissingDays, read_many
 from resources.catalog import Catalog, SeriesConfig
-from resources.durations import parse_duration
+from resources.durations import parse_duration, quoted
 from resources.lake import ParquetLake
 from resources.settings import Settings
-from resources.sources.base import SourceError
+from resources.sources.base import SourceBusy, SourceError, SourceTimeout
+
+
+def _noop() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class Aligned:
     series: list[SeriesConfig]
     start: datetime
     end: datetime
+    release: Callable[[], None] = _noop  # gives back the memory reserved for this answer
 
     @property
     def columns(self) -> list[str]:
@@ -49,7 +55,7 @@ def resolve_series(catalog: Catalog, tenant: str, selectors: Sequence[SeriesSele
         if sel.source is not None and (
             sel.source not in catalog.sources or catalog.sources[sel.source].tenant != tenant
         ):
-            raise ApiError(404, f"series[{i}].source: unknown source {sel.source!r}")
+            raise ApiError(404, f"series[{i}].source: unknown source {quoted(sel.source)}")
         match = [s for s in owned if s.entity == sel.entity_id and s.attribute == sel.attribute
                  and (sel.source is None or s.source == sel.source)]
         if not match:
@@ -92,10 +98,24 @@ def _duration(value: str, field: str, alternatives: str) -> timedelta:
     except ValueError as exc:
         raise ApiError(422, f"{field}: {exc}{alternatives}") from None
     except OverflowError:  # more days than a timedelta holds
-        raise ApiError(422, f"{field}: {value!r} is too long") from None
+        raise ApiError(422, f"{field}: {quoted(value)} is too long") from None
 
 
-def check_limits(settings: Settings, n_series: int, start: datetime, end: datetime, resolution: Resolution) -> None:
+# Memory an answer holds per grid cell and row while it is computed and streamed (the grid, its casts, one
+# chunk of encoded text), for the budget of bytes in flight.
+BYTES_PER_CELL = 24
+BYTES_PER_ROW = 16
+
+
+def answer_bytes(rows: int, n_series: int) -> int:
+    return rows * (n_series * BYTES_PER_CELL + BYTES_PER_ROW)
+
+
+def check_limits(
+    settings: Settings, n_series: int, start: datetime, end: datetime, resolution: Resolution
+) -> int | None:
+    """Refuse windows and grids beyond the limits; the number of grid rows (None for `raw`: known after
+    reading)."""
     if end <= start:
         raise ApiError(422, "end_time: must be after start_time")
     if end - start > timedelta(days=settings.max_window_days):
@@ -104,15 +124,22 @@ def check_limits(settings: Settings, n_series: int, start: datetime, end: dateti
         most = settings.max_cells // n_series
         if not 2 <= resolution <= most:
             raise ApiError(422, f"resolution: a number of points must be between 2 and {most}")
-    elif isinstance(resolution, timedelta):
+        if to_us(end - start) < resolution - 1:
+            raise ApiError(422, f"resolution: {resolution} points over this window are closer than 1 microsecond "
+                                "apart; ask for fewer points or a longer window")
+        return resolution
+    if isinstance(resolution, timedelta):
         if resolution < timedelta(milliseconds=1):
             raise ApiError(422, "resolution: must be at least 1ms")
         if resolution > timedelta(days=settings.max_window_days):
             raise ApiError(422, f"resolution: a grid step must be at most {settings.max_window_days}d "
                                 "(the longest window)")
-        cells = math.ceil(to_us(end - start) / to_us(resolution) + 1) * n_series
-        if cells > settings.max_cells:
-            raise ApiError(413, f"resolution: {cells:,} grid cells requested; at most {settings.max_cells:,}")
+        rows = math.ceil(to_us(end - start) / to_us(resolution) + 1)
+        if rows * n_series > settings.max_cells:
+            raise ApiError(413, f"resolution: {rows * n_series:,} grid cells requested; at most "
+                                f"{settings.max_cells:,} (DATAHUB_MAX_CELLS)")
+        return rows
+    return None
 
 
 @dataclass
@@ -124,6 +151,7 @@ class Context:
     through: ReadThrough
     settings: Settings
     metrics: Any
+    budget: MemoryBudget
 
 
 def align_request(
@@ -148,7 +176,7 @@ def align_request(
     if resolution == "raw" and method != "locf":
         raise ApiError(422, f"method: resolution 'raw' carries values forward; {method!r} needs a grid step")
     start, end = req.start_time, req.end_time
-    check_limits(ctx.settings, len(series), start, end, resolution)
+    rows = check_limits(ctx.settings, len(series), start, end, resolution)
     cadences = [s.cadence for s in series if s.cadence is not None]
     if isinstance(tolerance, timedelta) and tolerance > timedelta(days=ctx.settings.max_window_days):
         raise ApiError(422, f"tolerance: at most {ctx.settings.max_window_days}d; 'none' carries without limit")
@@ -156,26 +184,41 @@ def align_request(
     if carry is not None and carry > start - MIN_INSTANT:
         first = MIN_INSTANT.isoformat().replace("+00:00", "Z")
         raise ApiError(422, f"tolerance: reaches back before {first}; ask for a shorter one or 'none'")
+    release = ctx.budget.reserve(answer_bytes(rows, len(series))) if rows is not None else _noop
+    with released_on_error(release):
+        frames = _read(ctx, series, start, end, carry, forwarded)
+        if all(f.height == 0 for f in frames):
+            release()
+            return None
+        names = [f"value_{i}" for i in range(len(series))]
+        if resolution == "raw":
+            rows = pl.concat([f.select(TS) for f in frames]).filter(
+                (pl.col(TS) >= start) & (pl.col(TS) < end)).n_unique()
+            if rows * len(series) > ctx.settings.max_cells:
+                raise ApiError(413, f"resolution: 'raw' gives {rows * len(series):,} cells; "
+                                    f"at most {ctx.settings.max_cells:,} (DATAHUB_MAX_CELLS)")
+            release = ctx.budget.reserve(answer_bytes(rows, len(series)))
+        with released_on_error(release):
+            grid = align([f.lazy() for f in frames], names, start=start, end=end, resolution=resolution,
+                         method=method, tolerance=tolerance, cadences=cadences).collect()
+    return Aligned(grid, series, start, end, release)
+
+
+def _read(ctx: Context, series: list[SeriesConfig], start: datetime, end: datetime, carry: timedelta | None,
+          forwarded: Mapping[str, str] | None) -> list[pl.DataFrame]:
+    """Lake partitions plus read-through; source failures become the API's 502, 503 and 504."""
     try:
         lazy = read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry, through=ctx.through,
                          forwarded=forwarded)
+        return pl.collect_all(lazy)
     except TooManyMissingDays as exc:
         raise ApiError(409, missing_days_message(exc)) from None
+    except SourceBusy as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+    except SourceTimeout as exc:
+        raise ApiError(504, str(exc)) from None
     except SourceError as exc:
         raise ApiError(502, str(exc)) from None
-    frames = pl.collect_all(lazy)
-    if all(f.height == 0 for f in frames):
-        return None
-    names = [f"value_{i}" for i in range(len(series))]
-    if resolution == "raw":
-        rows = pl.concat([f.select(TS) for f in frames]).filter(
-            (pl.col(TS) >= start) & (pl.col(TS) < end)).n_unique()
-        if rows * len(series) > ctx.settings.max_cells:
-            raise ApiError(413, f"resolution: 'raw' gives {rows * len(series):,} cells; "
-                                f"at most {ctx.settings.max_cells:,}")
-    grid = align([f.lazy() for f in frames], names, start=start, end=end, resolution=resolution, method=method,
-                 tolerance=tolerance, cadences=cadences).collect()
-    return Aligned(grid, series, start, end)
 
 
 def missing_days_message(exc: TooManyMissingDays) -> str:

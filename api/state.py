@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import dagster as dg
 
+from api.auth import Authenticator
 from api.lineage import LineageRecorder
 from api.metrics import Metrics
 from api.service import Context
+from api.work import MemoryBudget
 from datahub_assets.window import ReadThrough
 from resources.catalog import Catalog, load_catalog
 from resources.registry import EXPORTS, LAKE, make_resources
@@ -34,14 +37,23 @@ async def load_state(
         if instance is None:
             instance = stack.enter_context(dg.DagsterInstance.get())
         lake = getattr(built, LAKE)
+        def labels(counter: Any, source: str) -> Any:
+            return counter.labels(catalog.sources[source].tenant, source)
+
         through = ReadThrough(lake, catalog, built, max_days=settings.read_through_max_days,
-                              on_fetch=lambda source: metrics.read_through.labels(source).inc(),
-                              on_error=lambda source: metrics.source_errors.labels(source).inc(),
-                              on_lake_read=lambda source, n: metrics.lake_hits.labels(source).inc(n))
+                              max_waiting=settings.source_queue,
+                              on_fetch=lambda source: labels(metrics.read_through, source).inc(),
+                              on_error=lambda source: labels(metrics.source_errors, source).inc(),
+                              on_busy=lambda source: labels(metrics.source_busy, source).inc(),
+                              on_lake_read=lambda source, n: labels(metrics.lake_hits, source).inc(n))
+        # Blocking request work runs in AnyIO's thread pool; slow sources are bounded by their queues, so
+        # a pool of this size leaves room for every other source and tenant.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         lineage = LineageRecorder(instance, metrics, flush_seconds=settings.lineage_flush_seconds,
                                   maxsize=settings.lineage_queue_size)
         lineage.start()
         stack.callback(lineage.stop)
-        context = Context(catalog=catalog, lake=lake, through=through, settings=settings, metrics=metrics)
+        context = Context(catalog=catalog, lake=lake, through=through, settings=settings, metrics=metrics,
+                          budget=MemoryBudget(settings.max_bytes_in_flight))
         yield {"context": context, "resources": built, "exports": getattr(built, EXPORTS), "instance": instance,
-               "lineage": lineage, "metrics": metrics}
+               "lineage": lineage, "metrics": metrics, "auth": Authenticator.from_settings(settings)}

@@ -21,6 +21,7 @@ from resources import keys
 from resources.catalog import Catalog, DemoSourceConfig, FileSourceConfig, load_catalog
 from resources.registry import make_resources, source_key
 from resources.settings import Settings
+from sensors.dead_runs import build_dead_runs_sensor
 from sensors.file_changes import build_file_changes_sensor
 from sensors.run_failures import build_run_failure_sensor
 
@@ -74,7 +75,7 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
     everything = dg.define_asset_job("materialize_all", selection=dg.AssetSelection.assets(*assets))
     jobs = [everything]
     schedules = [build_close_day_schedule(everything, catalog.partitions.end)]
-    sensors = [build_run_failure_sensor()]
+    sensors = [build_run_failure_sensor(), build_dead_runs_sensor()]
     for source in catalog.sources:
         selected = source_downstream(catalog, source)
         if not selected:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.runs import fail_dead_runs
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 MARKER = ".datahub-instance"
 _PG_KEYS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB")
@@ -44,6 +46,8 @@ def prepare_home(home: Path | None = None) -> Path:
         if not marker.exists() or marker.read_text() != want:
             migrate()
             marker.write_text(want)
+    with dg.DagsterInstance.get() as instance:
+        fail_dead_runs(instance)  # runs a killed `datahub materialize` left STARTED would hold the queue
     return home
 
 

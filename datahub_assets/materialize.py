@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from resources.runs import owner_tags
+
 # In-process runs log to the console at WARNING: each partition is reported in one line instead.
 QUIET: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -58,7 +60,8 @@ def materialize_partitions(
         for key in partition_keys:
             began = time.monotonic()
             result = job.execute_in_process(
-                instance=instance, partition_key=key, asset_selection=keys, raise_on_error=False, run_config=QUIET
+                instance=instance, partition_key=key, asset_selection=keys, raise_on_error=False, run_config=QUIET,
+                tags=owner_tags(),
             )
             run = PartitionRun(key, result.run_id, result.success, time.monotonic() - began,
                                len({e.step_key for e in result.all_events if e.is_step_start}),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,12 +19,15 @@ import polars as pl
 
 from datahub_assets.engine.grid import as_utc
 from datahub_assets.engine.schema import SERIES_SCHEMA, TS, clean
+from resources import deadline
 from resources.catalog import Catalog, SeriesConfig
 from resources.lake import ParquetLake
 from resources.registry import source_key
-from resources.sources.base import SeriesRef, SourceError
+from resources.sources.base import SeriesRef, SourceBusy, SourceError, SourceTimeout
 
 DEFAULT_MAX_DAYS = 31
+DEFAULT_MAX_WAITING = 8
+BUSY_RETRY_AFTER = 5  # seconds a caller is asked to wait when a source's queue is full
 
 
 class TooManyMissingDays(Exception):
@@ -49,7 +54,9 @@ def series_ref(series: SeriesConfig) -> SeriesRef:
 class ReadThrough:
     """Fetches the days a request needs that the lake does not hold, through the same source resources the
     raw assets use. Concurrent requests for one (tenant, series, day) share one fetch; fetches from one
-    source run one at a time; whole closed days are written back unless caller credentials were forwarded.
+    source run one at a time, at most `max_waiting` of them waiting (beyond: SourceBusy); every wait and
+    fetch is bounded by the request's deadline (SourceTimeout). Whole closed days are written back unless
+    caller credentials were forwarded.
     """
 
     def __init__(
@@ -59,32 +66,46 @@ class ReadThrough:
         resources: Any,
         *,
         max_days: int = DEFAULT_MAX_DAYS,
+        max_waiting: int = DEFAULT_MAX_WAITING,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_fetch: Callable[[str], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        on_busy: Callable[[str], None] | None = None,
         on_lake_read: Callable[[str, int], None] | None = None,
     ) -> None:
         self.lake, self.catalog, self.resources = lake, catalog, resources
-        self.max_days, self.clock, self.on_fetch, self.on_error = max_days, clock, on_fetch, on_error
-        self.on_lake_read = on_lake_read
+        self.max_days, self.max_waiting, self.clock = max_days, max_waiting, clock
+        self.on_fetch, self.on_error, self.on_busy, self.on_lake_read = on_fetch, on_error, on_busy, on_lake_read
         self._guard = threading.Lock()
         self._inflight: dict[tuple[str, ...], Future[pl.DataFrame]] = {}
         self._source_locks: dict[str, threading.Lock] = {}
+        self._waiting: dict[str, int] = {}
 
     def fetch(self, series: SeriesConfig, day: date, forwarded: Mapping[str, str] | None) -> pl.DataFrame:
         source = getattr(self.resources, source_key(series.source))
         sent = _forwarded_for(source, forwarded)
         identity = hashlib.sha256(repr(sorted(sent.items())).encode()).hexdigest()[:16] if sent else ""
         key = (self.catalog.tenant_of(series), series.id, day.isoformat(), identity)
-        with self._guard:
-            future = self._inflight.get(key)
-            owner = future is None
-            if future is None:
-                future = self._inflight[key] = Future()
-        if not owner:
-            return future.result()
+        with self._queued(series.source):
+            while True:
+                with self._guard:
+                    future = self._inflight.get(key)
+                    owner = future is None
+                    if future is None:
+                        future = self._inflight[key] = Future()
+                if owner:
+                    return self._own(key, future, series, day, source, forwarded, write_back=not sent)
+                try:
+                    return _result(future, series.source)
+                except SourceTimeout as exc:
+                    if not exc.cancelled or deadline.current().done():
+                        raise
+                    # The fetch's owner went away; this request still wants the day: fetch it itself.
+
+    def _own(self, key: tuple[str, ...], future: Future[pl.DataFrame], series: SeriesConfig, day: date,
+             source: Any, forwarded: Mapping[str, str] | None, *, write_back: bool) -> pl.DataFrame:
         try:
-            frame = self._fetch(series, day, source, forwarded, write_back=not sent)
+            frame = self._fetch(series, day, source, forwarded, write_back=write_back)
             future.set_result(frame)
             return frame
         except BaseException as exc:
@@ -94,13 +115,31 @@ class ReadThrough:
             with self._guard:
                 self._inflight.pop(key, None)
 
+    @contextmanager
+    def _queued(self, source: str) -> Iterator[None]:
+        """A place among the fetches waiting for one source; none left: SourceBusy."""
+        with self._guard:
+            waiting = self._waiting.get(source, 0)
+            if waiting >= self.max_waiting:
+                if self.on_busy:
+                    self.on_busy(source)
+                raise SourceBusy(f"source {source!r}: {waiting} fetches are already waiting for it; "
+                                 "try again shortly", retry_after=BUSY_RETRY_AFTER)
+            self._waiting[source] = waiting + 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._waiting[source] -= 1
+
     def _fetch(
         self, series: SeriesConfig, day: date, source: Any, forwarded: Mapping[str, str] | None, *, write_back: bool
     ) -> pl.DataFrame:
         with self._guard:
             lock = self._source_locks.setdefault(series.source, threading.Lock())
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        with lock:
+        _acquire(lock, series.source)
+        try:
             dataset = raw_dataset(self.lake, self.catalog, series)
             if self.lake.exists(dataset, day):  # materialized while we waited
                 return self.lake.read(dataset, day)
@@ -109,6 +148,8 @@ class ReadThrough:
             try:
                 fetched = source.read(series_ref(series), start=start, end=start + timedelta(days=1),
                                       forwarded=forwarded)
+            except deadline.DeadlineExceeded as exc:  # a source that sleeps through the request's deadline
+                raise SourceTimeout(f"source {series.source!r}: {exc}", cancelled=exc.cancelled) from None
             except SourceError:
                 if self.on_error:
                     self.on_error(series.source)
@@ -116,7 +157,35 @@ class ReadThrough:
             frame = clean(fetched.lazy()).collect()
             if write_back and day < self.clock().astimezone(UTC).date():
                 self.lake.write(dataset, day, frame)
+        finally:
+            lock.release()
         return frame
+
+
+_SLICE = 0.2  # seconds between looks at the deadline while waiting
+
+
+def _acquire(lock: threading.Lock, source: str) -> None:
+    """The source's lock, waited for no longer than the request's deadline (nor after its client left)."""
+    limit = deadline.current()
+    while not lock.acquire(timeout=limit.bound(_SLICE) if limit.remaining() is not None else _SLICE):
+        if limit.done():
+            raise SourceTimeout(f"source {source!r}: busy with other fetches; "
+                                f"{deadline.DeadlineExceeded(limit.seconds, limit.cancelled)}",
+                                cancelled=limit.cancelled)
+
+
+def _result(future: Future[pl.DataFrame], source: str) -> pl.DataFrame:
+    """Another request's fetch of the same day, waited for within this request's deadline."""
+    limit = deadline.current()
+    while True:
+        try:
+            return future.result(timeout=_SLICE)
+        except FutureTimeout:
+            if limit.done():
+                raise SourceTimeout(f"source {source!r}: "
+                                    f"{deadline.DeadlineExceeded(limit.seconds, limit.cancelled)}",
+                                    cancelled=limit.cancelled) from None
 
 
 def _forwarded_for(source: Any, forwarded: Mapping[str, str] | None) -> dict[str, str]:

@@ -10,15 +10,24 @@ _UNITS = {"ms": timedelta(milliseconds=1), "s": timedelta(seconds=1), "m": timed
           "h": timedelta(hours=1), "d": timedelta(days=1)}
 
 
+MAX_LENGTH = 32  # characters; nothing longer is a duration
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """The repr of a value as a message may quote it: at most a short prefix."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}\u2026 ({len(str(value)):,} characters)"
+
+
 def parse_duration(text: str, *, allow_negative: bool = False) -> timedelta:
     """`15m` -> timedelta(minutes=15); raises ValueError with the accepted forms."""
-    match = _DURATION.match(text) if isinstance(text, str) else None
+    match = _DURATION.match(text) if isinstance(text, str) and len(text) <= MAX_LENGTH else None
     if match is None or (match.group(1) and not allow_negative):
-        raise ValueError(f"{text!r} is not a duration like 10s, 1m, 15m, 1h or 1d")
+        raise ValueError(f"{quoted(text)} is not a duration like 10s, 1m, 15m, 1h or 1d")
     sign, count, unit = match.groups()
     value = int(count) * _UNITS[unit]
     if not sign and value <= timedelta(0):
-        raise ValueError(f"{text!r}: a duration must be positive")
+        raise ValueError(f"{quoted(text)}: a duration must be positive")
     return -value if sign else value
 
 

@@ -109,6 +109,7 @@ def make_export_store(settings: Settings) -> ExportStore:
         region=settings.s3_region,
         local_dir=str(settings.exports_dir),
         expires_in=settings.export_url_expiry_seconds,
+        link_secret=_env("DATAHUB_LINK_SECRET", settings.link_secret),
     )
 
 

@@ -36,3 +36,14 @@ class Settings(BaseSettings):
     dagster_graphql_url: str = Field("http://127.0.0.1:3000/graphql", validation_alias="DAGSTER_GRAPHQL_URL")
     jwt_secret: str | None = Field(None, validation_alias="DATAHUB_JWT_SECRET")
     jwks_url: str | None = Field(None, validation_alias="DATAHUB_JWKS_URL")
+    jwks_timeout: float = Field(3.0, validation_alias="DATAHUB_JWKS_TIMEOUT", gt=0, le=60)
+    jwt_audience: str | None = Field(None, validation_alias="DATAHUB_JWT_AUDIENCE")
+    jwt_issuer: str | None = Field(None, validation_alias="DATAHUB_JWT_ISSUER")
+    # Staying up: every request's deadline, each source's queue of waiting fetches, memory in flight.
+    request_timeout: float = Field(30.0, validation_alias="DATAHUB_REQUEST_TIMEOUT", gt=0, le=3600)
+    source_queue: int = Field(8, validation_alias="DATAHUB_SOURCE_QUEUE", gt=0, le=1000)
+    max_bytes_in_flight: int = Field(512 * 2**20, validation_alias="DATAHUB_MAX_BYTES_IN_FLIGHT", gt=0)
+    api_threads: int = Field(64, validation_alias="DATAHUB_API_THREADS", ge=4, le=1024)
+    # Download links of the API (exports without S3): built from this URL, signed, expiring.
+    external_url: str = Field("http://127.0.0.1:8000", validation_alias="DATAHUB_EXTERNAL_URL")
+    link_secret: str | None = Field(None, validation_alias="DATAHUB_LINK_SECRET")

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Found before the hook is installed: finding it opens files, which the hook would see (and wait for).
+TEMP = os.path.abspath(tempfile.gettempdir())
 _OUTSIDE: set[str] = set()
 _EVENTS = {"open", "os.listdir", "os.scandir"}
 
@@ -19,7 +21,7 @@ _EVENTS = {"open", "os.listdir", "os.scandir"}
 def outside_clone(path: str, root: Path = ROOT) -> bool:
     """A path in the folder that holds the clone but not in the clone itself (nor in the temp folder)."""
     full = os.path.abspath(path)
-    holder, clone, temp = str(root.parent), str(root), os.path.abspath(tempfile.gettempdir())
+    holder, clone, temp = str(root.parent), str(root), TEMP
     inside = lambda base: full == base or full.startswith(base.rstrip(os.sep) + os.sep)  # noqa: E731
     return inside(holder) and not inside(clone) and not inside(temp) and not inside(sys.prefix)
 

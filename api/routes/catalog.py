@@ -8,6 +8,7 @@ from api.deps import ContextDep, TenantDep
 from api.errors import ApiError
 from api.models import EntitiesResponse, Entity, EntityAttribute, ErrorBody
 from api.service import tenant_series
+from resources.durations import quoted
 
 router = APIRouter(prefix="/api/datahub", tags=["catalog"],
                    responses={c: {"model": ErrorBody} for c in (400, 404, 422)})
@@ -24,7 +25,7 @@ def entity_type(entity_id: str) -> str:
 @router.get("/entities", response_model=EntitiesResponse)
 def entities(ctx: ContextDep, tenant: TenantDep, source: str | None = Query(None, max_length=64)) -> EntitiesResponse:
     if source is not None and (source not in ctx.catalog.sources or ctx.catalog.sources[source].tenant != tenant):
-        raise ApiError(404, f"source: unknown source {source[:64]!r}")  # another tenant's is unknown here too
+        raise ApiError(404, f"source: unknown source {quoted(source)}")  # another tenant's is unknown here too
     out: dict[str, Entity] = {}
     for s in tenant_series(ctx.catalog, tenant):
         if source is not None and s.source != source:

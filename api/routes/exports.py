@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
-from api.deps import ContextDep, ForwardedDep, TenantDep
+from api.deps import TENANT_RE, ContextDep, ForwardedDep, TenantDep
 from api.errors import ApiError
 from api.lineage import Work
 from api.models import ErrorBody, ExportLink, ExportRequest, Method
 from api.output import CSV, csv_chunks, parquet_bytes
-from api.service import align_request, parse_resolution
+from api.service import Aligned, align_request, parse_resolution
+from api.work import guarded, offload
 from datahub_assets.engine.align import Resolution
+from resources.durations import quoted
 
-ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": ErrorBody} for c in (400, 404, 409, 413, 422, 502)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    c: {"model": ErrorBody} for c in (400, 404, 409, 413, 422, 502, 503, 504)}
 router = APIRouter(prefix="/api/datahub", tags=["export"], responses=ERRORS)
 AGGREGATIONS: dict[str, Resolution] = {"raw": "raw", "1 hour": timedelta(hours=1), "1 day": timedelta(days=1)}
 EXPORT_NAME = re.compile(r"^[0-9a-f]{32}\.parquet$")
@@ -40,32 +44,54 @@ def export_grid(body: ExportRequest) -> tuple[Resolution, Method]:
                      "description": "CSV stream, or a download link of the Parquet file"},
                204: {"description": "No reading in the window"}},
 )
-def export(body: ExportRequest, request: Request, ctx: ContextDep, tenant: TenantDep,
-           forwarded: ForwardedDep) -> Response:
+async def export(body: ExportRequest, request: Request, ctx: ContextDep, tenant: TenantDep,
+                 forwarded: ForwardedDep) -> Response:
     resolution, method = export_grid(body)
-    result = align_request(ctx, tenant, body, forwarded=forwarded, resolution=resolution, method=method)
-    if result is None:
+    store = request.state.exports
+
+    def work() -> tuple[Aligned, str | None] | None:
+        result = align_request(ctx, tenant, body, forwarded=forwarded, resolution=resolution, method=method)
+        if result is None or body.format == "csv":
+            return None if result is None else (result, None)
+        try:
+            return result, store.put(tenant, parquet_bytes(result))
+        finally:
+            result.release()
+
+    done = await offload(request, ctx.settings.request_timeout, work)
+    if done is None:
         return Response(status_code=204)
+    result, name = done
     ctx.metrics.rows_served.labels("export").inc(result.frame.height)
     ctx.metrics.exports.labels(body.format).inc()
-    work = Work("export", tenant, tuple(s.id for s in result.series), result.start, result.end,
-                result.frame.height, detail=body.format)
-    request.state.lineage.record(work)
-    if body.format == "csv":
+    # Recorded once the file is stored (Parquet) or about to stream (CSV), never before.
+    request.state.lineage.record(Work("export", tenant, tuple(s.id for s in result.series), result.start,
+                                      result.end, result.frame.height, detail=body.format))
+    if name is None:
         headers = {"Content-Disposition": 'attachment; filename="export.csv"'}
-        return StreamingResponse(csv_chunks(result), media_type=CSV, headers=headers)
-    store = request.state.exports
-    name = store.put(tenant, parquet_bytes(result))
-    url = store.presigned_url(tenant, name) if store.is_s3 else str(request.url_for("export_file", name=name))
+        return StreamingResponse(guarded(csv_chunks(result), result.release), media_type=CSV, headers=headers,
+                                 background=BackgroundTask(result.release))
+    url = store.presigned_url(tenant, name) if store.is_s3 else store.local_link(ctx.settings.external_url,
+                                                                                 tenant, name)
     return Response(ExportLink(download_url=url, expires_in=store.expires_in).model_dump_json(),
                     media_type="application/json")
 
 
-@router.get("/export/files/{name}", name="export_file", response_class=FileResponse)
-def export_file(name: str, request: Request, tenant: TenantDep) -> FileResponse:
-    """Download a Parquet export of this tenant (when no S3 is configured)."""
+@router.get("/export/files/{tenant}/{name}", name="export_file", response_class=FileResponse,
+            responses={403: {"model": ErrorBody}})
+def export_file(tenant: str, name: str, expires: int, signature: Annotated[str, Query(max_length=128)],
+                request: Request) -> FileResponse:
+    """Download a Parquet export stored without S3: the link is signed and expires, so a plain GET works
+    (no header or token) until `expires` (epoch seconds) and never after."""
     store = request.state.exports
-    path = store.local_path(tenant, name) if EXPORT_NAME.match(name) else None
+    if not TENANT_RE.match(tenant) or not EXPORT_NAME.match(name):
+        raise ApiError(404, f"name: no export {quoted(name)}")
+    problem = store.verify_link(tenant, name, expires, signature)
+    if problem == "signature":
+        raise ApiError(403, "signature: not valid for this file")
+    if problem == "expired":
+        raise ApiError(403, "expires: the link has expired; export again for a new one")
+    path = store.local_path(tenant, name)
     if path is None:
-        raise ApiError(404, f"name: no export {name!r}")
+        raise ApiError(404, f"name: no export {quoted(name)}")
     return FileResponse(path, media_type="application/vnd.apache.parquet", filename=name)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from api.deps import ContextDep, TenantDep
 from api.errors import ApiError
 from api.models import ErrorBody, MaterializationRequest, MaterializationRuns, RunStatus
+from resources.durations import quoted
 from resources.keys import tenant_paths
 
 ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": ErrorBody} for c in (400, 404, 422, 502)}
@@ -34,7 +35,7 @@ def launch(body: MaterializationRequest, ctx: ContextDep, tenant: TenantDep) -> 
     keys = []
     for i, name in enumerate(body.assets):
         if name not in known:
-            raise ApiError(404, f"assets[{i}]: unknown asset {name!r}")
+            raise ApiError(404, f"assets[{i}]: unknown asset {quoted(name)}")
         keys.append(dg.AssetKey(list(known[name])))
     bounds, today = ctx.catalog.partitions, datetime.now(UTC).date()
     for i, key in enumerate(body.partitions):
@@ -62,7 +63,7 @@ def status(run_id: str, request: Request, tenant: TenantDep) -> RunStatus:
     instance: dg.DagsterInstance = request.state.instance
     run = instance.get_run_by_id(run_id) if len(run_id) <= 64 else None
     if run is None or run.tags.get(TENANT_TAG) != tenant:
-        raise ApiError(404, f"run_id: unknown run {run_id!r}")
+        raise ApiError(404, f"run_id: unknown run {quoted(run_id)}")
     selection = sorted(k.to_user_string() for k in run.asset_selection or ())
     return RunStatus(run_id=run_id, status=run.status.value, partition=run.tags.get("dagster/partition"),
                      assets=selection)

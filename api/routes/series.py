@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.deps import ContextDep, ForwardedDep, TenantDep
 from api.errors import ApiError, rename_fields
 from api.lineage import Work
 from api.models import AlignRequest, AlignResponse, ErrorBody, Method, SeriesSelector
-from api.output import ARROW, CSV, arrow_stream, csv_chunks, json_body, negotiate
+from api.output import ARROW, CSV, negotiate, respond
 from api.service import Aligned, align_request, tenant_series
+from api.work import offload
+from resources.durations import quoted
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 422, 502)
+    code: {"model": ErrorBody} for code in (400, 404, 406, 409, 413, 422, 502, 503, 504)
 }
 router = APIRouter(prefix="/api/datahub/timeseries", tags=["timeseries"], responses=ERRORS)
 
@@ -32,7 +33,7 @@ FORMATS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def answer(request: Request, result: Aligned | None, tenant: str, accept: str | None) -> Response:
+def answer(request: Request, result: Aligned | None, tenant: str, kind: str) -> Response:
     if result is None:
         return Response(status_code=204)
     ctx = request.state.context
@@ -40,24 +41,22 @@ def answer(request: Request, result: Aligned | None, tenant: str, accept: str | 
     ctx.metrics.cells_served.inc(result.frame.height * len(result.series))
     request.state.lineage.record(Work("align", tenant, tuple(s.id for s in result.series), result.start,
                                       result.end, result.frame.height))
-    kind = negotiate(accept)
-    if kind == ARROW:
-        return Response(arrow_stream(result), media_type=ARROW)
-    if kind == CSV:
-        return Response(b"".join(csv_chunks(result)), media_type=CSV)
-    return JSONResponse(json_body(result))
+    return respond(result, kind)
 
 
 @router.post("/align", response_model=AlignResponse, responses=FORMATS)
-def align(
+async def align(
     body: AlignRequest, request: Request, ctx: ContextDep, tenant: TenantDep, forwarded: ForwardedDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    return answer(request, align_request(ctx, tenant, body, forwarded=forwarded), tenant, accept)
+    kind = negotiate(accept)
+    result = await offload(request, ctx.settings.request_timeout,
+                           lambda: align_request(ctx, tenant, body, forwarded=forwarded))
+    return answer(request, result, tenant, kind)
 
 
 @router.get("/entities/{entity_id}/data", response_model=AlignResponse, responses=FORMATS)
-def entity_data(
+async def entity_data(
     entity_id: str,
     request: Request,
     ctx: ContextDep,
@@ -73,7 +72,7 @@ def entity_data(
 ) -> Response:
     owned = [s for s in tenant_series(ctx.catalog, tenant) if s.entity == entity_id]
     if not owned:
-        raise ApiError(404, f"entity_id: unknown entity {entity_id!r}")
+        raise ApiError(404, f"entity_id: unknown entity {quoted(entity_id)}")
     names = [a.strip() for a in attrs.split(",") if a.strip()] if attrs else [s.attribute for s in owned]
     try:
         body = AlignRequest(
@@ -86,9 +85,13 @@ def entity_data(
         raise ApiError(422, rename_fields(message, QUERY_NAMES)) from None
     for i, name in enumerate(names):
         if not any(s.attribute == name for s in owned):
-            raise ApiError(404, f"attrs[{i}]: entity {entity_id!r} has no attribute {name!r}")
-    try:
-        result = align_request(ctx, tenant, body, forwarded=forwarded)
-    except ApiError as exc:  # the shared align path names body fields; this caller sent query parameters
-        raise ApiError(exc.status, rename_fields(exc.message, QUERY_NAMES)) from None
-    return answer(request, result, tenant, accept)
+            raise ApiError(404, f"attrs[{i}]: entity {quoted(entity_id)} has no attribute {quoted(name)}")
+    kind = negotiate(accept)
+
+    def work() -> Aligned | None:
+        try:
+            return align_request(ctx, tenant, body, forwarded=forwarded)
+        except ApiError as exc:  # the shared align path names body fields; this caller sent query parameters
+            raise ApiError(exc.status, rename_fields(exc.message, QUERY_NAMES), exc.headers) from None
+
+    return answer(request, await offload(request, ctx.settings.request_timeout, work), tenant, kind)

@@ -26,6 +26,22 @@ class SourceError(RuntimeError):
         self.retryable = retryable
 
 
+class SourceTimeout(SourceError):
+    """A source read stopped because the API request's deadline passed or its client went away."""
+
+    def __init__(self, message: str, *, cancelled: bool = False) -> None:
+        super().__init__(message)
+        self.cancelled = cancelled
+
+
+class SourceBusy(SourceError):
+    """Too many fetches are already waiting for one source; ask again after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retryable=True)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class SeriesRef:
     """One series as a source sees it: the entity, the attribute and the source's selector (`column`)."""

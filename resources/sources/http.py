@@ -6,9 +6,9 @@ The URL is a template: `{entity}`, `{attribute}`, `{column}`, `{start}`, `{end}`
 never add a segment, a query or a host.
 
 Requests only ever go to the scheme, host and port of `url`: a `next` link elsewhere is an error, never
-followed, and redirects are not followed. Transport errors, timeouts, 429 and 5xx are retried `retries` times
-with exponential backoff and jitter (tenacity), honouring `Retry-After` up to `MAX_RETRY_AFTER` seconds.
-`rate_limit` (requests per second) spaces requests evenly (pyrate-limiter); callers block until allowed.
+followed, and redirects are not followed. Retries with backoff and jitter, `Retry-After`, the rate limit and
+the API request's deadline are the shared transport's (`transport.py`); paging stops when the deadline passes
+or the client goes away.
 
 Errors and log lines name the source, the page and the HTTP status; never a URL, a query, a header value or
 any other configuration value.
@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import math
 import re
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -33,36 +30,16 @@ import dagster as dg
 import httpx
 import polars as pl
 from pydantic import PrivateAttr
-from pyrate_limiter import Duration, Limiter, MonotonicClock, Rate
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from resources.sources.base import TS, TS_DTYPE, VALUE, SeriesRef, SourceError, in_window
-
-log = logging.getLogger(__name__)
+from resources import deadline
+from resources.sources.base import TS, TS_DTYPE, VALUE, SeriesRef, SourceError, SourceTimeout, in_window
+from resources.sources.transport import DEFAULT_PORTS, Transport
 
 MAX_PAGES = 10_000
-MAX_RETRY_AFTER = 60.0
-BACKOFF_INITIAL = 0.5
-BACKOFF_MAX = 30.0
-USER_AGENT = "datahub-timeseries"
 PLACEHOLDERS = ("entity", "attribute", "column", "start", "end", "start_epoch", "end_epoch")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_RETRY_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-# Every backoff sleep goes through here; tests replace it to run without waiting.
-_sleep: Callable[[float], None] = time.sleep
-
-
-class _Transient(Exception):
-    """A failed attempt worth repeating: a retryable status (with its `Retry-After`) or a transport error."""
-
-    def __init__(self, what: str, retry_after: float | None = None) -> None:
-        super().__init__(what)
-        self.what = what
-        self.retry_after = retry_after
 
 
 class HttpSource(dg.ConfigurableResource):
@@ -89,8 +66,7 @@ class HttpSource(dg.ConfigurableResource):
     retries: int = 5
     rate_limit: float | None = None
 
-    _client: httpx.Client | None = PrivateAttr(default=None)
-    _limiter: Limiter | None = PrivateAttr(default=None)
+    _transport: Transport | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     # -- the protocol ------------------------------------------------------------------------------------
@@ -116,43 +92,24 @@ class HttpSource(dg.ConfigurableResource):
             {TS: pl.Series(stamps, dtype=pl.Int64).cast(TS_DTYPE), VALUE: pl.Series(values, dtype=pl.Float64)}
         )
         return in_window(frame, start, end)
-
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the pooled connections (a later `read` opens new ones)."""
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()
 
-    def _http(self) -> httpx.Client:
+    def _http(self) -> Transport:
         with self._lock:
-            if self._client is None:
-                timeout = httpx.Timeout(self.timeout_seconds)
-                self._client = httpx.Client(
-                    timeout=timeout, follow_redirects=False, headers={"User-Agent": USER_AGENT}
-                )
-            return self._client
-
-    def _throttle(self) -> None:
-        if self.rate_limit is None:
-            return
-        with self._lock:
-            if self._limiter is None:
-                interval_ms = max(1, round(1000 / self.rate_limit))
-                self._limiter = Limiter(
-                    Rate(1, interval_ms),
-                    clock=MonotonicClock(),
-                    max_delay=Duration.HOUR,
-                    retry_until_max_delay=True,
-                    buffer_ms=5,
-                )
-            limiter = self._limiter
-        limiter.try_acquire(self.name)
+            if self._transport is None:
+                self._transport = Transport(self.name, timeout=self.timeout_seconds, retries=self.retries,
+                                            rate_limit=self.rate_limit)
+            return self._transport
 
     # -- requests ----------------------------------------------------------------------------------------
 
@@ -175,7 +132,7 @@ class HttpSource(dg.ConfigurableResource):
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise bad("'rate_limit' must be positive")
         parts = urlsplit(_resolved(self.url))
-        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
             raise bad("'url' must be an absolute http or https URL")
         if "{" in parts.netloc or "{" in parts.scheme:
             raise bad("'url' takes placeholders in its path and query only, never in its host")
@@ -208,7 +165,7 @@ class HttpSource(dg.ConfigurableResource):
 
     def _pages(self, first: str, headers: dict[str, str]) -> Iterator[tuple[list[Any], list[Any], bool]]:
         """Each page's (timestamps, values, whether any record had the value field), in delivery order."""
-        origin = _origin(first)
+        transport = self._http()
         url: str | None = first
         seen: set[str] = set()
         page = 0
@@ -216,10 +173,14 @@ class HttpSource(dg.ConfigurableResource):
             page += 1
             if page > MAX_PAGES:
                 raise SourceError(f"source {self.name!r}: more than {MAX_PAGES} pages; stopped")
+            limit = deadline.current()
+            if limit.done():  # the API request's deadline passed, or its client went away
+                raise SourceTimeout(f"source {self.name!r}: page {page}: "
+                                    f"{deadline.DeadlineExceeded(limit.seconds, limit.cancelled)}",
+                                    cancelled=limit.cancelled)
             if self.page_param:
                 url = _with_param(first, self.page_param, str(page))
-            response = self._get(url, headers, page)
-            body = self._body(response, page)
+            body = self._body(transport.get(url, headers, page), page)
             rows = self._records(body, page)
             yield rows
             count = len(rows[0])
@@ -232,73 +193,13 @@ class HttpSource(dg.ConfigurableResource):
                     return
                 if not isinstance(link, str):
                     raise SourceError(f"source {self.name!r}: page {page}: the 'next' link is not a string")
-                try:
-                    target = str(httpx.URL(url).join(link))
-                    target_origin = _origin(target)
-                except (httpx.InvalidURL, ValueError):
-                    raise SourceError(f"source {self.name!r}: page {page}: the 'next' link is not a URL") from None
-                if target_origin != origin:
-                    raise SourceError(
-                        f"source {self.name!r}: page {page}: the 'next' link points outside the source's "
-                        "scheme, host and port; not followed"
-                    )
+                target = transport.follow(url, link, first, page)
                 seen.add(url)
                 if target in seen:
                     raise SourceError(f"source {self.name!r}: page {page}: the 'next' link repeats an earlier page")
                 url = target
             else:
                 return
-
-    def _get(self, url: str, headers: dict[str, str], page: int) -> httpx.Response:
-        client = self._http()
-        attempts = self.retries + 1
-
-        def attempt() -> httpx.Response:
-            self._throttle()
-            try:
-                response = client.get(url, headers=headers)
-            except _RETRY_TRANSPORT as exc:
-                raise _Transient(f"request failed ({type(exc).__name__})") from None
-            except httpx.HTTPError as exc:
-                raise SourceError(
-                    f"source {self.name!r}: page {page}: request failed ({type(exc).__name__})"
-                ) from None
-            status = response.status_code
-            if status == 429 or status >= 500:
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-                response.close()
-                raise _Transient(f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip(), retry_after)
-            return response
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "source %r: page %d: %s; retrying in %.1f s (attempt %d of %d)",
-                self.name, page, getattr(exc, "what", "failed"), wait, state.attempt_number + 1, attempts,
-            )
-
-        retrying = Retrying(
-            stop=stop_after_attempt(attempts),
-            wait=_wait,
-            retry=retry_if_exception_type(_Transient),
-            sleep=lambda seconds: _sleep(seconds),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        try:
-            response = retrying(attempt)
-        except _Transient as exc:
-            raise SourceError(
-                f"source {self.name!r}: page {page}: {exc.what} after {attempts} attempt(s)", retryable=True
-            ) from None
-        status = response.status_code
-        if not 200 <= status < 300:
-            response.close()
-            reason = httpx.codes.get_reason_phrase(status)
-            extra = " (redirects are not followed)" if 300 <= status < 400 else ""
-            raise SourceError(f"source {self.name!r}: page {page}: HTTP {status} {reason}".rstrip() + extra)
-        return response
 
     # -- parsing -----------------------------------------------------------------------------------------
 
@@ -433,59 +334,9 @@ def _dig(body: Any, path: str) -> Any:
             return _MISSING
     return node
 
-
-def _origin(url: str) -> tuple[str, str, int]:
-    parsed = httpx.URL(url)
-    scheme = parsed.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parsed.host:
-        raise ValueError("not an http(s) URL")
-    return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme]
-
-
 def _with_param(url: str, name: str, value: str) -> str:
     """`url` plus `name=value` in its query, leaving the rest of the query exactly as it is."""
     parts = urlsplit(url)
     pair = f"{quote(name, safe='')}={quote(value, safe='')}"
     query = f"{parts.query}&{pair}" if parts.query else pair
     return urlunsplit(parts._replace(query=query))
-
-
-def _retry_after(header: str | None) -> float | None:
-    """`Retry-After` in seconds (a number of seconds or an HTTP-date); None when absent or unreadable."""
-    if not header:
-        return None
-    header = header.strip()
-    if header.isdigit():
-        return float(header)
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, (_utc(moment) - datetime.now(UTC)).total_seconds())
-
-
-_backoff = wait_exponential_jitter(initial=BACKOFF_INITIAL, max=BACKOFF_MAX, jitter=BACKOFF_INITIAL)
-
-
-def _wait(state: RetryCallState) -> float:
-    """The server's `Retry-After` (capped at MAX_RETRY_AFTER) when it gave one, else backoff with jitter."""
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, _Transient) and exc.retry_after is not None:
-        return min(exc.retry_after, MAX_RETRY_AFTER)
-    return float(_backoff(state))
-
-
-class _RedactUrls(logging.Filter):
-    """httpx logs each request's full URL at INFO: keep only its scheme, host and port there."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
-            record.args = tuple(
-                f"{a.scheme}://{a.netloc.decode('ascii', 'replace')}/..." if isinstance(a, httpx.URL) else a
-                for a in record.args
-            )
-        return True
-
-
-if not any(isinstance(f, _RedactUrls) for f in logging.getLogger("httpx").filters):
-    logging.getLogger("httpx").addFilter(_RedactUrls())

@@ -341,3 +341,41 @@ def test_a_series_asked_twice(api: LiveApi, path: str, extra: dict[str, str], ac
         raise AssertionError(f"the answer broke off: {exc!r}") from exc
     assert answer.status_code == 422, answer.text
     assert answer.json() == {"error": "series[1]: urn:demo:plant1.output is listed twice (also series[0])"}
+
+
+def test_a_huge_bad_value_is_never_echoed_back(api: LiveApi) -> None:
+    answer = api.client.post(ALIGN, json=body(tolerance="9" * 20_000_000))
+    assert answer.status_code == 422 and len(answer.content) < 500
+    assert answer.json()["error"].startswith("tolerance: '99999") and "(20,000,000 characters)" in answer.text
+
+
+def test_a_point_grid_finer_than_a_microsecond_is_refused(api: LiveApi) -> None:
+    answer = api.client.post(ALIGN, json=body(start_time="2017-01-02T00:00:00Z",
+                                              end_time="2017-01-02T00:00:00.000001Z", resolution=3))
+    assert answer.status_code == 422 and answer.json()["error"].startswith("resolution: 3 points over this window")
+    assert api.client.post(ALIGN, json=body(resolution=3)).status_code == 200
+
+
+@pytest.mark.parametrize(("accept", "kind"), [
+    (f"{ARROW};q=0, application/json", "application/json"),
+    (f"application/json;q=0.5, {ARROW}", ARROW),
+    ("text/csv;q=0.9, application/*;q=0.8", "text/csv"),
+    ("*/*", "application/json"),
+    (f"{ARROW}, text/csv", ARROW),
+    ("text/html, */*;q=0.1", "application/json"),
+    ("", "application/json"),
+])
+def test_accept_q_values_are_honoured(api: LiveApi, accept: str, kind: str) -> None:
+    answer = api.client.post(ALIGN, json=body(), headers={"Accept": accept})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
+
+
+def test_nothing_acceptable_is_a_406(api: LiveApi) -> None:
+    for accept in ("text/html", f"{ARROW};q=0, application/json;q=0, text/csv;q=0, */*;q=0"):
+        answer = api.client.post(ALIGN, json=body(), headers={"Accept": accept})
+        assert answer.status_code == 406 and answer.json()["error"].startswith("Accept: ")
+
+
+def test_two_tenant_headers_are_a_400(api: LiveApi) -> None:
+    answer = api.client.post(ALIGN, json=body(), headers=[("X-Tenant-ID", "default"), ("X-Tenant-ID", "acme")])
+    assert answer.status_code == 400 and answer.json() == {"error": "X-Tenant-ID: given more than once"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlparse
 
@@ -11,6 +12,7 @@ import httpx
 import polars as pl
 import pytest
 
+from resources.export_store import ExportStore
 from tests.api.conftest import LiveApi, start_api, write_catalog
 from tests.conftest import S3_BUCKET
 from tests.s3 import ACCESS_KEY, SECRET_KEY, list_keys
@@ -36,15 +38,35 @@ def test_csv_export_streams_in_chunks_with_bounded_client_memory(api: LiveApi) -
     assert chunks > 5 and largest < 2_000_000  # the client never holds the whole export
 
 
-def test_parquet_without_s3_is_a_download_link_of_the_api(api: LiveApi) -> None:
-    link = api.client.post(EXPORT, json=BODY).json()
+def test_parquet_without_s3_is_a_signed_expiring_link_of_the_api(api: LiveApi) -> None:
+    # The link comes from DATAHUB_EXTERNAL_URL, never from the request's Host header.
+    link = api.client.post(EXPORT, json=BODY, headers={"Host": "evil.example:666"}).json()
     assert set(link) == {"download_url", "expires_in", "format"} and link["format"] == "parquet"
-    assert link["download_url"].startswith(api.url + "/api/datahub/export/files/")
-    frame = pl.read_parquet(io.BytesIO(httpx.get(link["download_url"]).content))
+    url = link["download_url"]
+    assert url.startswith(api.url + "/api/datahub/export/files/default/")
+    query = parse_qs(urlparse(url).query)
+    assert int(query["expires"][0]) - time.time() == pytest.approx(link["expires_in"], abs=5)
+    frame = pl.read_parquet(io.BytesIO(httpx.get(url).content))  # a plain GET: no header, no token
     assert frame.columns == ["timestamp", "urn:tetouan:zone1.power", "urn:demo:plant1.output"]
     assert frame.schema["timestamp"] == pl.Datetime("us", "UTC") and frame.height == 48  # hourly by default
-    other = httpx.get(link["download_url"], headers={"X-Tenant-ID": "acme"})
-    assert other.status_code == 404  # another tenant's export is not there
+    # The signature covers the tenant, the file and the expiry: change any and the link is refused.
+    for forged in (url.replace("/default/", "/acme/"), url.replace(query["expires"][0], str(int(time.time()) + 10**6)),
+                   url[:-4] + "0000"):
+        answer = httpx.get(forged)
+        assert answer.status_code == 403 and answer.json()["error"].startswith(("signature:", "expires:"))
+
+
+def test_another_tenants_link_works_in_a_browser_until_it_expires(api: LiveApi) -> None:
+    body = {**BODY, "series": [{"entity_id": "urn:acme:secret", "attribute": "output"}]}
+    link = api.client.post(EXPORT, json=body, headers={"X-Tenant-ID": "acme"}).json()["download_url"]
+    assert "/export/files/acme/" in link
+    assert httpx.get(link).status_code == 200
+    name = urlparse(link).path.rsplit("/", 1)[1]
+    store = ExportStore(local_dir=str(api.settings.exports_dir))  # the same folder, so the same secret
+    expired = store.local_link(api.url, "acme", name, now=time.time() - 2 * store.expires_in)
+    answer = httpx.get(expired)
+    assert answer.status_code == 403 and answer.json() == {"error": "expires: the link has expired; export again "
+                                                                    "for a new one"}
 
 
 @pytest.fixture(scope="module")

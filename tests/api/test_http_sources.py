@@ -124,7 +124,7 @@ def test_failing_upstream_is_a_502_naming_the_source(http_api: LiveApi, upstream
         error = answer.json()["error"]
         assert "source 'public'" in error and "404" in error and "from=" not in error
         metrics = http_api.client.get("/metrics").text
-        assert 'datahub_source_errors_total{source="public"}' in metrics
+        assert 'datahub_source_errors_total{source="public",tenant="default"}' in metrics
     finally:
         upstream.clear_all_handlers()
         upstream.expect_request(ANY_READING, method="GET").respond_with_handler(readings)

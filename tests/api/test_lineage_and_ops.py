@@ -65,7 +65,7 @@ def test_metrics_are_prometheus_exposition(api: LiveApi) -> None:
     assert 'handler="/api/datahub/timeseries/align"' in text
     assert "# TYPE http_request_duration_seconds histogram" in text
     assert 'datahub_rows_served_total{endpoint="align"}' in text
-    assert 'datahub_lake_partition_hits_total{source="plant"}' in text
+    assert 'datahub_lake_partition_hits_total{source="plant",tenant="default"}' in text
     assert "datahub_lineage_events_total" in text and "datahub_lineage_failures_total" in text
 
 

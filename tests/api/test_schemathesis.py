@@ -34,7 +34,7 @@ FUZZED = [
     ("POST", "/api/datahub/timeseries/align"),
     ("GET", "/api/datahub/timeseries/entities/{entity_id}/data"),
     ("POST", "/api/datahub/export"),
-    ("GET", "/api/datahub/export/files/{name}"),
+    ("GET", "/api/datahub/export/files/{tenant}/{name}"),
     ("GET", "/api/datahub/materializations/{run_id}"),
 ]
 # Launching runs would call the Dagster webserver at DAGSTER_GRAPHQL_URL (maybe somebody's real one): its

@@ -78,7 +78,7 @@ def test_read_through_equals_materializing_first(api: LiveApi, tmp_path_factory:
 def test_single_flight_one_fetch_for_concurrent_requests(api: LiveApi) -> None:
     def fetches() -> float:
         text = api.client.get("/metrics").text
-        found = re.search(r'^datahub_read_through_fetches_total\{source="plant"\} (\S+)$', text, re.M)
+        found = re.search(r'^datahub_read_through_fetches_total\{source="plant",tenant="default"\} (\S+)$', text, re.M)
         return float(found.group(1)) if found else 0.0
 
     before = fetches()

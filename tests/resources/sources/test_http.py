@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 from resources.catalog import load_catalog
 from resources.registry import make_resources, source_key
 from resources.settings import Settings
-from resources.sources import http as http_module
+from resources.sources import transport as transport_module
 from resources.sources.base import FRAME_SCHEMA, SeriesRef, SourceError
 from resources.sources.http import HttpSource
 
@@ -38,7 +38,7 @@ def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Backoff sleeps are recorded instead of slept (a test wanting real time puts `time.sleep` back)."""
     recorded: list[float] = []
-    monkeypatch.setattr(http_module, "_sleep", recorded.append)
+    monkeypatch.setattr(transport_module, "_sleep", recorded.append)
     return recorded
 
 
@@ -294,7 +294,7 @@ def test_503_then_200_is_retried_with_backoff(httpserver: HTTPServer, make: Any,
 def test_retry_after_is_honoured_in_real_time(
     httpserver: HTTPServer, make: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(http_module, "_sleep", time.sleep)
+    monkeypatch.setattr(transport_module, "_sleep", time.sleep)
     httpserver.expect_oneshot_request("/r").respond_with_data("slow down", status=429, headers={"Retry-After": "1"})
     httpserver.expect_request("/r").respond_with_json(rows([(0, 1)]))
     began = time.monotonic()
@@ -311,7 +311,7 @@ def test_retry_after_as_seconds_or_http_date_is_capped(
         httpserver.expect_oneshot_request("/r").respond_with_data("", status=429, headers={"Retry-After": after})
     httpserver.expect_request("/r").respond_with_json([])
     read(make("/r"))
-    assert waits[:2] == [7.0, http_module.MAX_RETRY_AFTER]
+    assert waits[:2] == [7.0, transport_module.MAX_RETRY_AFTER]
     assert 28.0 <= waits[2] <= 30.0
 
 
