@@ -19,11 +19,16 @@ _EVENTS = {"open", "os.listdir", "os.scandir"}
 
 
 def outside_clone(path: str, root: Path = ROOT) -> bool:
-    """A path in the folder that holds the clone but not in the clone itself (nor in the temp folder)."""
+    """A path in the folder that holds the clone but not in the clone itself. Where the clone lies directly
+    in the temp folder, the temp folder's other entries are the tests' own scratch space, not siblings."""
     full = os.path.abspath(path)
-    holder, clone, temp = str(root.parent), str(root), TEMP
-    inside = lambda base: full == base or full.startswith(base.rstrip(os.sep) + os.sep)  # noqa: E731
-    return inside(holder) and not inside(clone) and not inside(temp) and not inside(sys.prefix)
+    holder, clone = str(root.parent), str(root)
+
+    def inside(base: str) -> bool:
+        return full == base or full.startswith(base.rstrip(os.sep) + os.sep)
+
+    scratch = holder == TEMP and inside(TEMP)
+    return inside(holder) and not inside(clone) and not inside(sys.prefix) and not scratch
 
 
 def _hook(event: str, args: tuple[object, ...]) -> None:
