@@ -37,6 +37,10 @@ class _Default:
 DEFAULT: Final = _Default()
 Tolerance = timedelta | None | _Default
 
+_KEY = "__key"  # an internal column: a stamp as microseconds since the epoch
+_LABEL = "__label"
+_ROWS = "__rows"
+
 
 def carry_forward(
     grid: pl.Series, frames: Sequence[pl.LazyFrame], names: Sequence[str], *, tolerance: timedelta | None
@@ -75,28 +79,60 @@ def aggregate(
     without it the label is the greatest grid label <= ts. Empty buckets are null (count: 0).
     """
     _check_names(frames, names)
-    start, end = as_utc(start), as_utc(end)
     if method not in AGGREGATES:
         raise ValueError(f"unknown aggregate {method!r}; one of {sorted(AGGREGATES)}")
     grid_lf = pl.LazyFrame([labels.cast(TS_DTYPE).alias(TS)]).set_sorted(TS)
     columns = []
     for frame, name in zip(frames, names, strict=True):
-        inside = frame.filter((pl.col(TS) >= start) & (pl.col(TS) < end))
-        if width is not None:
-            step = to_us(width)
-            labelled = inside.with_columns(
-                ((pl.col(TS).cast(pl.Int64) // step) * step).cast(TS_DTYPE).alias(TS)
-            )
-        else:
-            labelled = inside.join_asof(
-                grid_lf.with_columns(pl.col(TS).alias("_label")), on=TS, strategy="backward"
-            ).select(pl.col("_label").alias(TS), VALUE)
-        agg = labelled.group_by(TS).agg(_agg_expr(method).alias(name))
-        column = grid_lf.join(agg, on=TS, how="left", maintain_order="left").select(name)
+        agg = _agg_expr(method).alias(name)
+        column = buckets(frame, labels, [agg], start=start, end=end, width=width).select(name)
         if method == "count":
             column = column.select(pl.col(name).fill_null(0).cast(pl.Float64))
         columns.append(column)
     return pl.concat([grid_lf, *columns], how="horizontal", strict=True)
+
+
+def window(frame: pl.LazyFrame, *, start: datetime, end: datetime) -> pl.LazyFrame:
+    """The rows with start <= ts < end of a clean frame: a slice found by binary search (ts is sorted)."""
+    start, end = as_utc(start), as_utc(end)
+    ts = pl.col(TS)
+    lo = ts.search_sorted(pl.lit(start, dtype=TS_DTYPE), side="left")
+    hi = ts.search_sorted(pl.lit(end, dtype=TS_DTYPE), side="left")
+    # One slice of a struct of all columns: the two binary searches run once, not once per column.
+    rows = pl.struct(pl.all()).slice(lo, hi - lo).alias(_ROWS)
+    return frame.select(rows).unnest(_ROWS).set_sorted(TS)
+
+
+def buckets(
+    frame: pl.LazyFrame,
+    labels: pl.Series,
+    aggs: Sequence[pl.Expr],
+    *,
+    start: datetime,
+    end: datetime,
+    width: timedelta | None = None,
+) -> pl.LazyFrame:
+    """One row per label (in order): `aggs` over the observations of [start, end) in that label's bucket,
+    null where the bucket is empty. With `width`, bucket t is [t, t + width) and the labels are multiples of
+    width from the epoch; without it, an observation belongs to the greatest label <= its ts.
+
+    The observations are sorted, so a bucket is a contiguous run: Polars groups them as slices (no hashing).
+    """
+    inside = window(frame, start=start, end=end)
+    keys = pl.LazyFrame([labels.cast(TS_DTYPE).dt.epoch("us").alias(_KEY)]).set_sorted(_KEY)
+    if width is not None:
+        grouped = (
+            inside.with_columns(pl.col(TS).dt.epoch("us").alias(_KEY))
+            .set_sorted(_KEY)
+            .group_by_dynamic(_KEY, every=f"{to_us(width)}i", closed="left", label="left", start_by="window")
+            .agg(*aggs)
+        )
+    else:
+        keyed = inside.with_columns(pl.col(TS).dt.epoch("us").alias(_KEY)).set_sorted(_KEY).join_asof(
+            keys.with_columns(pl.col(_KEY).alias(_LABEL)), on=_KEY, strategy="backward", check_sortedness=False
+        )
+        grouped = keyed.group_by(pl.col(_LABEL).set_sorted().alias(_KEY), maintain_order=True).agg(*aggs)
+    return keys.join(grouped, on=_KEY, how="left", maintain_order="left").drop(_KEY)
 
 
 def align(

@@ -162,6 +162,23 @@ def ref_aggregate(labels: Sequence[int], step: int, obs: Pairs, start: int, end:
     return out
 
 
+def ref_aggregate_by_label(labels: Sequence[int], obs: Pairs, start: int, end: int, method: str
+                           ) -> list[float | None]:
+    """Label t holds the observations with start <= ts < end whose greatest label <= ts is t (point grids)."""
+    groups: dict[int, list[float]] = {label: [] for label in labels}
+    for ts, v in obs:
+        if not start <= ts < end or v is None:
+            continue
+        below = [label for label in labels if label <= ts]
+        if below:
+            groups[max(below)].append(v)
+    return [_agg(groups[label], method) for label in labels]
+
+
+def ref_window(obs: Pairs, start: int, end: int) -> list[tuple[int, float | None]]:
+    return [(ts, v) for ts, v in obs if start <= ts < end]
+
+
 def ref_union(all_obs: Sequence[Pairs], start: int, end: int) -> list[int]:
     stamps: set[int] = set()
     for obs in all_obs:
