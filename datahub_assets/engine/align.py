@@ -12,6 +12,8 @@ from typing import Final, Literal, get_args
 
 import polars as pl
 
+from datahub_assets.engine.buckets import buckets
+from datahub_assets.engine.downsample import minmax
 from datahub_assets.engine.fill import FILLS, Fill, bucket_quality, carried, interpolated, quality_name
 from datahub_assets.engine.grid import (
     as_utc,
@@ -20,13 +22,12 @@ from datahub_assets.engine.grid import (
     count_step,
     default_tolerance,
     duration_grid,
-    to_us,
 )
 from datahub_assets.engine.schema import TS, TS_DTYPE, VALUE
 
-Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count"]
+Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count", "minmax"]
 METHODS: Final = frozenset(get_args(Method))
-AGGREGATES: Final = METHODS - {"locf"}
+AGGREGATES: Final = METHODS - {"locf", "minmax"}  # one value per bucket; minmax gives two rows per bucket
 Resolution = timedelta | int | Literal["raw"]
 
 
@@ -38,9 +39,6 @@ class _Default:
 DEFAULT: Final = _Default()
 Tolerance = timedelta | None | _Default
 
-_KEY = "__key"  # an internal column: a stamp as microseconds since the epoch
-_LABEL = "__label"
-_ROWS = "__rows"
 _COUNT = "__count"
 
 
@@ -101,49 +99,6 @@ def aggregate(
     return pl.concat([grid_lf, *columns], how="horizontal", strict=True)
 
 
-def window(frame: pl.LazyFrame, *, start: datetime, end: datetime) -> pl.LazyFrame:
-    """The rows with start <= ts < end of a clean frame: a slice found by binary search (ts is sorted)."""
-    start, end = as_utc(start), as_utc(end)
-    ts = pl.col(TS)
-    lo = ts.search_sorted(pl.lit(start, dtype=TS_DTYPE), side="left")
-    hi = ts.search_sorted(pl.lit(end, dtype=TS_DTYPE), side="left")
-    # One slice of a struct of all columns: the two binary searches run once, not once per column.
-    rows = pl.struct(pl.all()).slice(lo, hi - lo).alias(_ROWS)
-    return frame.select(rows).unnest(_ROWS).set_sorted(TS)
-
-
-def buckets(
-    frame: pl.LazyFrame,
-    labels: pl.Series,
-    aggs: Sequence[pl.Expr],
-    *,
-    start: datetime,
-    end: datetime,
-    width: timedelta | None = None,
-) -> pl.LazyFrame:
-    """One row per label (in order): `aggs` over the observations of [start, end) in that label's bucket,
-    null where the bucket is empty. With `width`, bucket t is [t, t + width) and the labels are multiples of
-    width from the epoch; without it, an observation belongs to the greatest label <= its ts.
-
-    The observations are sorted, so a bucket is a contiguous run: Polars groups them as slices (no hashing).
-    """
-    inside = window(frame, start=start, end=end)
-    keys = pl.LazyFrame([labels.cast(TS_DTYPE).dt.epoch("us").alias(_KEY)]).set_sorted(_KEY)
-    if width is not None:
-        grouped = (
-            inside.with_columns(pl.col(TS).dt.epoch("us").alias(_KEY))
-            .set_sorted(_KEY)
-            .group_by_dynamic(_KEY, every=f"{to_us(width)}i", closed="left", label="left", start_by="window")
-            .agg(*aggs)
-        )
-    else:
-        keyed = inside.with_columns(pl.col(TS).dt.epoch("us").alias(_KEY)).set_sorted(_KEY).join_asof(
-            keys.with_columns(pl.col(_KEY).alias(_LABEL)), on=_KEY, strategy="backward", check_sortedness=False
-        )
-        grouped = keyed.group_by(pl.col(_LABEL).set_sorted().alias(_KEY), maintain_order=True).agg(*aggs)
-    return keys.join(grouped, on=_KEY, how="left", maintain_order="left").drop(_KEY)
-
-
 def align(
     frames: Sequence[pl.LazyFrame],
     names: Sequence[str],
@@ -167,6 +122,8 @@ def align(
     fill: for `locf` and `raw`: "locf" (carry the last reading) or "linear" (interpolate between readings
     at most `max_gap` apart, None: any distance; the tolerance does not apply).
     quality: add a UInt8 `<name>__quality` column after each value column (codes in `fill`).
+    method "minmax" (charts): two rows per bucket holding its min and max in time order (`downsample.minmax`);
+    an int resolution then counts buckets (e.g. pixel columns), not points; no tolerance applies.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {sorted(METHODS)}")
@@ -186,6 +143,9 @@ def align(
         return carry(grid, step)
     if isinstance(resolution, bool) or not isinstance(resolution, (int, timedelta)):
         raise ValueError(f"resolution must be a duration, a point count or 'raw', got {resolution!r}")
+    if method == "minmax":
+        _check_names(frames, names, quality=quality)
+        return minmax(frames, names, start=start, end=end, resolution=resolution, quality=quality)
     if isinstance(resolution, int):
         grid = count_grid(start, end, resolution)
         step = count_step(start, end, resolution)

@@ -234,3 +234,28 @@ def ref_bucket_codes(counts: Sequence[float | None], method: str) -> list[int]:
     if method == "count":
         return [MEASURED for _ in counts]
     return [MEASURED if c else MISSING for c in counts]
+
+
+# --- min/max downsampling -----------------------------------------------------------------------------
+
+
+def ref_pixel_starts(start: int, end: int, n: int) -> list[int]:
+    """n bucket starts splitting [start, end) evenly, floored: start + floor(k * span / n)."""
+    return [start + (k * (end - start)) // n for k in range(n)]
+
+
+def ref_minmax(starts: Sequence[int], ends: Sequence[int], obs: Pairs, start: int, end: int
+               ) -> tuple[list[int], list[float | None]]:
+    """Two rows per bucket [s, e), at s and s + (e - s) // 2: the min and max of its readings in [start, end)
+    in the order they occurred (the first occurrence of each), or two nulls when it has none."""
+    times: list[int] = []
+    values: list[float | None] = []
+    for s, e in zip(starts, ends, strict=True):
+        times += [s, s + (e - s) // 2]
+        inside = [v for ts, v in obs if start <= ts < end and s <= ts < e and v is not None]
+        if not inside:
+            values += [None, None]
+            continue
+        lo, hi = min(inside), max(inside)
+        values += [lo, hi] if inside.index(lo) <= inside.index(hi) else [hi, lo]
+    return times, values

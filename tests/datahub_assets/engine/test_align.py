@@ -21,8 +21,8 @@ from datahub_assets.engine.align import (
     align,
     carry_forward,
     carry_in,
-    window,
 )
+from datahub_assets.engine.buckets import window
 from datahub_assets.engine.grid import count_grid, default_tolerance
 from datahub_assets.engine.schema import TS, TS_DTYPE, clean
 from tests.datahub_assets.engine.reference import (
