@@ -12,6 +12,9 @@ from typing import Final, Literal, get_args
 
 import polars as pl
 
+from datahub_assets.engine.buckets import buckets
+from datahub_assets.engine.downsample import minmax
+from datahub_assets.engine.fill import FILLS, Fill, bucket_quality, carried, interpolated, quality_name
 from datahub_assets.engine.grid import (
     as_utc,
     bucket_labels,
@@ -19,13 +22,12 @@ from datahub_assets.engine.grid import (
     count_step,
     default_tolerance,
     duration_grid,
-    to_us,
 )
 from datahub_assets.engine.schema import TS, TS_DTYPE, VALUE
 
-Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count"]
+Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count", "minmax"]
 METHODS: Final = frozenset(get_args(Method))
-AGGREGATES: Final = METHODS - {"locf"}
+AGGREGATES: Final = METHODS - {"locf", "minmax"}  # one value per bucket; minmax gives two rows per bucket
 Resolution = timedelta | int | Literal["raw"]
 
 
@@ -37,24 +39,31 @@ class _Default:
 DEFAULT: Final = _Default()
 Tolerance = timedelta | None | _Default
 
+_COUNT = "__count"
+
 
 def carry_forward(
-    grid: pl.Series, frames: Sequence[pl.LazyFrame], names: Sequence[str], *, tolerance: timedelta | None
+    grid: pl.Series,
+    frames: Sequence[pl.LazyFrame],
+    names: Sequence[str],
+    *,
+    tolerance: timedelta | None,
+    fill: Fill = "locf",
+    max_gap: timedelta | None = None,
+    quality: bool = False,
 ) -> pl.LazyFrame:
-    """Each cell at t holds the series' last observation with ts <= t and t - ts <= tolerance, else null.
+    """Each series onto the sorted grid `grid`.
 
-    `tolerance=None` carries without limit.
+    fill "locf": each cell at t holds the series' last observation with ts <= t and t - ts <= tolerance, else
+    null (`tolerance=None` carries without limit). fill "linear": see `fill.interpolated` (`max_gap` bounds
+    the readings' distance, no tolerance applies). quality: a `<name>__quality` column after each value column.
     """
-    _check_names(frames, names)
+    _check_names(frames, names, quality=quality)
+    _check_fill(fill, max_gap)
     grid_lf = pl.LazyFrame([grid.cast(TS_DTYPE).alias(TS)]).set_sorted(TS)
     columns = [
-        grid_lf.join_asof(
-            frame.select(TS, pl.col(VALUE).alias(name)).set_sorted(TS),
-            on=TS,
-            strategy="backward",
-            tolerance=tolerance,
-            check_sortedness=False,
-        ).select(name)
+        interpolated(grid_lf, frame, name, max_gap=max_gap, quality=quality) if fill == "linear"
+        else carried(grid_lf, frame, name, tolerance=tolerance, quality=quality)
         for frame, name in zip(frames, names, strict=True)
     ]
     return pl.concat([grid_lf, *columns], how="horizontal", strict=True)
@@ -69,33 +78,24 @@ def aggregate(
     end: datetime,
     method: Method,
     width: timedelta | None = None,
+    quality: bool = False,
 ) -> pl.LazyFrame:
     """Bucket aggregates labelled by `labels` (sorted): bucket t holds the observations in [start, end)
     with label(ts) = t. With `width` the label is ts floored to a multiple of width from the epoch;
     without it the label is the greatest grid label <= ts. Empty buckets are null (count: 0).
+    quality: a `<name>__quality` column after each value column (0 where the bucket holds readings, else 3).
     """
-    _check_names(frames, names)
-    start, end = as_utc(start), as_utc(end)
+    _check_names(frames, names, quality=quality)
     if method not in AGGREGATES:
         raise ValueError(f"unknown aggregate {method!r}; one of {sorted(AGGREGATES)}")
     grid_lf = pl.LazyFrame([labels.cast(TS_DTYPE).alias(TS)]).set_sorted(TS)
     columns = []
     for frame, name in zip(frames, names, strict=True):
-        inside = frame.filter((pl.col(TS) >= start) & (pl.col(TS) < end))
-        if width is not None:
-            step = to_us(width)
-            labelled = inside.with_columns(
-                ((pl.col(TS).cast(pl.Int64) // step) * step).cast(TS_DTYPE).alias(TS)
-            )
-        else:
-            labelled = inside.join_asof(
-                grid_lf.with_columns(pl.col(TS).alias("_label")), on=TS, strategy="backward"
-            ).select(pl.col("_label").alias(TS), VALUE)
-        agg = labelled.group_by(TS).agg(_agg_expr(method).alias(name))
-        column = grid_lf.join(agg, on=TS, how="left", maintain_order="left").select(name)
-        if method == "count":
-            column = column.select(pl.col(name).fill_null(0).cast(pl.Float64))
-        columns.append(column)
+        aggs = [_agg_expr(method).alias(name)] + ([pl.len().alias(_COUNT)] if quality else [])
+        column = buckets(frame, labels, aggs, start=start, end=end, width=width)
+        value = pl.col(name).fill_null(0).cast(pl.Float64) if method == "count" else pl.col(name)
+        extra = [bucket_quality(pl.col(_COUNT), name, method=method)] if quality else []
+        columns.append(column.select(value, *extra))
     return pl.concat([grid_lf, *columns], how="horizontal", strict=True)
 
 
@@ -109,6 +109,9 @@ def align(
     method: Method = "locf",
     tolerance: Tolerance = DEFAULT,
     cadences: Sequence[timedelta] = (),
+    fill: Fill = "locf",
+    max_gap: timedelta | None = None,
+    quality: bool = False,
 ) -> pl.LazyFrame:
     """Align clean series frames onto one grid over [start, end); columns `ts`, then `names` in order.
 
@@ -116,28 +119,43 @@ def align(
     or "raw" (the union of all series' timestamps in the window, each carried forward).
     tolerance: for `locf` and `raw`; DEFAULT applies the default rule, None carries without limit.
     cadences: the catalog cadences of the series, for the default tolerance of `raw`.
+    fill: for `locf` and `raw`: "locf" (carry the last reading) or "linear" (interpolate between readings
+    at most `max_gap` apart, None: any distance; the tolerance does not apply).
+    quality: add a UInt8 `<name>__quality` column after each value column (codes in `fill`).
+    method "minmax" (charts): two rows per bucket holding its min and max in time order (`downsample.minmax`);
+    an int resolution then counts buckets (e.g. pixel columns), not points; no tolerance applies.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; one of {sorted(METHODS)}")
+    _check_fill(fill, max_gap)
+    if fill != "locf" and method != "locf":
+        raise ValueError(f"fill {fill!r} fills point samples; method {method!r} aggregates buckets")
+
+    def carry(grid: pl.Series, step: timedelta) -> pl.LazyFrame:
+        return carry_forward(grid, frames, names, tolerance=resolve_tolerance(tolerance, step), fill=fill,
+                             max_gap=max_gap, quality=quality)
+
     if resolution == "raw":
         if method != "locf":
             raise ValueError(f"resolution 'raw' carries values forward; method {method!r} needs a grid step")
         step = max(cadences, default=timedelta(0))
         grid = union_grid(frames, start=start, end=end)
-        return carry_forward(grid, frames, names, tolerance=resolve_tolerance(tolerance, step))
+        return carry(grid, step)
     if isinstance(resolution, bool) or not isinstance(resolution, (int, timedelta)):
         raise ValueError(f"resolution must be a duration, a point count or 'raw', got {resolution!r}")
+    if method == "minmax":
+        _check_names(frames, names, quality=quality)
+        return minmax(frames, names, start=start, end=end, resolution=resolution, quality=quality)
     if isinstance(resolution, int):
         grid = count_grid(start, end, resolution)
         step = count_step(start, end, resolution)
         if method == "locf":
-            return carry_forward(grid, frames, names, tolerance=resolve_tolerance(tolerance, step))
-        return aggregate(grid, frames, names, start=start, end=end, method=method)
+            return carry(grid, step)
+        return aggregate(grid, frames, names, start=start, end=end, method=method, quality=quality)
     if method == "locf":
-        grid = duration_grid(start, end, resolution)
-        return carry_forward(grid, frames, names, tolerance=resolve_tolerance(tolerance, resolution))
+        return carry(duration_grid(start, end, resolution), resolution)
     labels = bucket_labels(start, end, resolution)
-    return aggregate(labels, frames, names, start=start, end=end, method=method, width=resolution)
+    return aggregate(labels, frames, names, start=start, end=end, method=method, width=resolution, quality=quality)
 
 
 def resolve_tolerance(tolerance: Tolerance, step: timedelta) -> timedelta | None:
@@ -164,9 +182,15 @@ def carry_in(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
+    fill: Fill = "locf",
+    max_gap: timedelta | None = None,
 ) -> timedelta | None:
     """How far before `start` a reader must look so the first cells can carry a value in (None: unlimited).
-    A point-count grid needs the window (`start`, `end`) to know its step; without it: unlimited."""
+    A point-count grid needs the window (`start`, `end`) to know its step; without it: unlimited.
+    With fill "linear" it is `max_gap` (the reading before the first cell)."""
+    _check_fill(fill, max_gap)
+    if fill == "linear":
+        return max_gap
     if isinstance(resolution, timedelta):
         return resolve_tolerance(tolerance, resolution)
     if resolution == "raw":
@@ -174,6 +198,22 @@ def carry_in(
     if start is not None and end is not None:
         return resolve_tolerance(tolerance, count_step(start, end, resolution))
     return None
+
+
+def carry_out(fill: Fill = "locf", max_gap: timedelta | None = None) -> timedelta | None:
+    """How far from `end` on a reader must look so the last cells can be filled (None: unlimited): nothing
+    for "locf"; `max_gap` for "linear" (the reading after the last cell; include a reading at `end`)."""
+    _check_fill(fill, max_gap)
+    return max_gap if fill == "linear" else timedelta(0)
+
+
+def _check_fill(fill: str, max_gap: timedelta | None) -> None:
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; one of {sorted(FILLS)}")
+    if max_gap is not None and fill != "linear":
+        raise ValueError("max_gap applies to fill 'linear' only")
+    if max_gap is not None and max_gap <= timedelta(0):
+        raise ValueError(f"max_gap must be positive, got {max_gap}")
 
 
 def _agg_expr(method: str) -> pl.Expr:
@@ -189,10 +229,11 @@ def _agg_expr(method: str) -> pl.Expr:
     }[method]
 
 
-def _check_names(frames: Sequence[pl.LazyFrame], names: Sequence[str]) -> None:
+def _check_names(frames: Sequence[pl.LazyFrame], names: Sequence[str], *, quality: bool = False) -> None:
     if len(frames) != len(names):
         raise ValueError(f"{len(frames)} frames but {len(names)} names")
-    if len(set(names)) != len(names):
-        raise ValueError(f"column names must be unique, got {list(names)}")
+    columns = [*names, *(quality_name(n) for n in names)] if quality else list(names)
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"column names must be unique, got {columns}")
     if TS in names:
         raise ValueError(f"{TS!r} is reserved for the grid column")

@@ -162,6 +162,23 @@ def ref_aggregate(labels: Sequence[int], step: int, obs: Pairs, start: int, end:
     return out
 
 
+def ref_aggregate_by_label(labels: Sequence[int], obs: Pairs, start: int, end: int, method: str
+                           ) -> list[float | None]:
+    """Label t holds the observations with start <= ts < end whose greatest label <= ts is t (point grids)."""
+    groups: dict[int, list[float]] = {label: [] for label in labels}
+    for ts, v in obs:
+        if not start <= ts < end or v is None:
+            continue
+        below = [label for label in labels if label <= ts]
+        if below:
+            groups[max(below)].append(v)
+    return [_agg(groups[label], method) for label in labels]
+
+
+def ref_window(obs: Pairs, start: int, end: int) -> list[tuple[int, float | None]]:
+    return [(ts, v) for ts, v in obs if start <= ts < end]
+
+
 def ref_union(all_obs: Sequence[Pairs], start: int, end: int) -> list[int]:
     stamps: set[int] = set()
     for obs in all_obs:
@@ -169,3 +186,76 @@ def ref_union(all_obs: Sequence[Pairs], start: int, end: int) -> list[int]:
             if start <= ts < end:
                 stamps.add(ts)
     return sorted(stamps)
+
+
+# --- quality codes and linear fill (DESIGN section 9b) ------------------------------------------------
+
+MEASURED, CARRIED, INTERPOLATED, MISSING = 0, 1, 2, 3
+
+
+def ref_locf_codes(grid: Sequence[int], obs: Pairs, tolerance: float | None) -> list[int]:
+    """0 where a reading lies at t, 1 where an earlier one is carried (within tolerance), else 3."""
+    codes = []
+    for t in grid:
+        earlier = [ts for ts, _ in obs if ts <= t]
+        if not earlier or (tolerance is not None and t - max(earlier) > tolerance):
+            codes.append(MISSING)
+        else:
+            codes.append(MEASURED if max(earlier) == t else CARRIED)
+    return codes
+
+
+def ref_linear(grid: Sequence[int], obs: Pairs, max_gap: float | None) -> tuple[list[float | None], list[int]]:
+    """A reading at t: itself (0). Strictly between readings p < t < n with n - p <= max_gap: the straight
+    line through them at t (2). Anything else: null (3)."""
+    values: list[float | None] = []
+    codes = []
+    for t in grid:
+        here = [v for ts, v in obs if ts == t]
+        before = [(ts, v) for ts, v in obs if ts < t]
+        after = [(ts, v) for ts, v in obs if ts > t]
+        if here:
+            values.append(here[0])
+            codes.append(MEASURED)
+        elif before and after and (max_gap is None or after[0][0] - before[-1][0] <= max_gap):
+            (t0, v0), (t1, v1) = before[-1], after[0]
+            assert v0 is not None and v1 is not None
+            values.append(v0 + (v1 - v0) * (t - t0) / (t1 - t0))
+            codes.append(INTERPOLATED)
+        else:
+            values.append(None)
+            codes.append(MISSING)
+    return values, codes
+
+
+def ref_bucket_codes(counts: Sequence[float | None], method: str) -> list[int]:
+    """Aggregates, from each bucket's count of readings: 0 where it holds readings, 3 where it is empty;
+    a count is never missing."""
+    if method == "count":
+        return [MEASURED for _ in counts]
+    return [MEASURED if c else MISSING for c in counts]
+
+
+# --- min/max downsampling -----------------------------------------------------------------------------
+
+
+def ref_pixel_starts(start: int, end: int, n: int) -> list[int]:
+    """n bucket starts splitting [start, end) evenly, floored: start + floor(k * span / n)."""
+    return [start + (k * (end - start)) // n for k in range(n)]
+
+
+def ref_minmax(starts: Sequence[int], ends: Sequence[int], obs: Pairs, start: int, end: int
+               ) -> tuple[list[int], list[float | None]]:
+    """Two rows per bucket [s, e), at s and s + (e - s) // 2: the min and max of its readings in [start, end)
+    in the order they occurred (the first occurrence of each), or two nulls when it has none."""
+    times: list[int] = []
+    values: list[float | None] = []
+    for s, e in zip(starts, ends, strict=True):
+        times += [s, s + (e - s) // 2]
+        inside = [v for ts, v in obs if start <= ts < end and s <= ts < e and v is not None]
+        if not inside:
+            values += [None, None]
+            continue
+        lo, hi = min(inside), max(inside)
+        values += [lo, hi] if inside.index(lo) <= inside.index(hi) else [hi, lo]
+    return times, values

@@ -22,6 +22,7 @@ from datahub_assets.engine.align import (
     carry_forward,
     carry_in,
 )
+from datahub_assets.engine.buckets import window
 from datahub_assets.engine.grid import count_grid, default_tolerance
 from datahub_assets.engine.schema import TS, TS_DTYPE, clean
 from tests.datahub_assets.engine.reference import (
@@ -29,12 +30,14 @@ from tests.datahub_assets.engine.reference import (
     at,
     frame,
     ref_aggregate,
+    ref_aggregate_by_label,
     ref_bucket_labels,
     ref_default_tolerance,
     ref_duration_grid,
     ref_locf,
     ref_locf_loop,
     ref_union,
+    ref_window,
     series,
 )
 
@@ -481,3 +484,47 @@ def test_raw_matches_reference(case: Case, tol: int | object | None, unit: timed
         tolerance = ref_tol * unit if ref_tol is not None else None
         alone = carry_forward(grid_series, [f], [name], tolerance=tolerance).collect()
         assert_frame_equal(out.select(TS, name), alone)
+
+
+@given(case=cases(), points=st.integers(2, 60), method=st.sampled_from(sorted(AGGREGATES)), unit=UNITS)
+def test_point_count_aggregate_matches_reference(case: Case, points: int, method: Method, unit: timedelta) -> None:
+    """Buckets of a point grid: an observation of [start, end) belongs to the greatest grid point <= its ts."""
+    (start, end, _), all_obs = case
+    frames, names = frames_of(all_obs, unit)
+    lo, hi = EPOCH + start * unit, EPOCH + end * unit
+    kwargs: dict[str, Any] = {"start": lo, "end": hi, "resolution": points, "method": method}
+    out = run(frames, names, **kwargs)
+    assert_output_grid(out, names)
+    unit_us = unit // timedelta(microseconds=1)
+    span = (end - start) * unit_us
+    grid_us = [start * unit_us + (i * span) // (points - 1) for i in range(points)]
+    obs_us = [[(t * unit_us, v) for t, v in obs] for obs in all_obs]
+    expected = frame(grid_us, {n: ref_aggregate_by_label(grid_us, obs, start * unit_us, end * unit_us, method)
+                               for n, obs in zip(names, obs_us, strict=True)}, unit=timedelta(microseconds=1))
+    assert_frame_equal(out, expected)
+    assert_grouped_equals_per_series(out, frames, names, **kwargs)
+
+
+def test_point_count_aggregate_hand_case() -> None:
+    # points 0, 25, 50, 75, 100 over [0, 100): the point at 100 (= end) never holds an observation
+    obs = clean(series([(-5, 9.0), (0, 1.0), (24, 3.0), (25, 5.0), (80, 7.0), (100, 9.0)]))
+    out = run([obs], ["x"], start=at(0), end=at(100), resolution=5, method="mean")
+    assert_frame_equal(out, frame([0, 25, 50, 75, 100], {"x": [2.0, 5.0, None, 7.0, None]}))
+    out = run([obs], ["x"], start=at(0), end=at(100), resolution=5, method="count")
+    assert_frame_equal(out, frame([0, 25, 50, 75, 100], {"x": [2.0, 1.0, 0.0, 1.0, 0.0]}))
+
+
+@given(obs=observations(lo=-50, hi=150, max_size=40), start=st.integers(-60, 160), length=st.integers(1, 100))
+def test_window_is_the_rows_inside(obs: list[tuple[int, float]], start: int, length: int) -> None:
+    end = start + length
+    out = window(clean(series(obs)), start=at(start), end=at(end)).collect()
+    assert_frame_equal(out, series(ref_window(obs, start, end)).collect())
+    assert out.get_column(TS).flags["SORTED_ASC"] or out.height <= 1
+
+
+def test_bucket_sum_is_exact_after_a_huge_reading() -> None:
+    """Each bucket is added up on its own: a huge early reading does not cost later buckets their precision
+    (as differences of one running sum would)."""
+    obs = clean(series([(0, 1e20), (10, 1.0), (11, 2.0), (20, 0.1), (21, 0.2)]))
+    out = run([obs], ["x"], start=at(0), end=at(30), resolution=10 * S, method="sum")
+    assert out.get_column("x").to_list() == [1e20, 3.0, 0.1 + 0.2]
