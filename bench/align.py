@@ -1,7 +1,8 @@
 """Alignment benchmark: our engine against Polars' plain forms, numpy, pandas, DuckDB and ClickHouse (chDB).
 
-Run by hand from the project root:
+Run by hand from the project root (chDB, a 0.5 GB install, comes from bench/requirements.txt):
 
+    .venv/bin/pip install -r bench/requirements.txt
     .venv/bin/python bench/align.py [--quick] [--rounds N] [--only locf|agg]
 
 Two tasks, each on the same data for every method:
@@ -40,13 +41,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import chdb
 import duckdb
 import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 from numpy.typing import NDArray
+
+try:
+    import chdb
+except ImportError:
+    sys.exit("bench/align.py compares with chDB: .venv/bin/pip install -r bench/requirements.txt")
 
 from datahub_assets.engine.align import AGGREGATES, align
 from datahub_assets.engine.grid import bucket_labels, default_tolerance, duration_grid, to_us
