@@ -36,3 +36,4 @@ class Settings(BaseSettings):
     dagster_graphql_url: str = Field("http://127.0.0.1:3000/graphql", validation_alias="DAGSTER_GRAPHQL_URL")
     jwt_secret: str | None = Field(None, validation_alias="DATAHUB_JWT_SECRET")
     jwks_url: str | None = Field(None, validation_alias="DATAHUB_JWKS_URL")
+    dagster_ui_url: str = Field("http://127.0.0.1:3000", validation_alias="DATAHUB_DAGSTER_UI_URL")
