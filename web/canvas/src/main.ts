@@ -512,19 +512,21 @@ async function load(): Promise<void> {
     all = leaves(await entities(auth));
   } catch (err) {
     all = [];
+    byKey = new Map();
+    drawTree();
     status(err instanceof Error ? err.message : String(err), true);
     setProbe("error");
     return;
-  } finally {
-    byKey = new Map(all.map((leaf) => [keyOf(leaf.key), leaf]));
-    drawTree();
   }
+  byKey = new Map(all.map((leaf) => [keyOf(leaf.key), leaf]));
   const unknown = state.series.filter((s) => !byKey.has(keyOf(s)));
   if (unknown.length) {
     state = { ...state, series: state.series.filter((s) => byKey.has(keyOf(s))) };
   }
   commit(false);
-  await query();
+  const drawing = query(); // the request goes out first; the tree is built while it is answered
+  drawTree();
+  await drawing;
   if (unknown.length) {
     status(`Not offered to this tenant, left out: ${unknown.map((s) => `${s.entity}.${s.attribute}`).join(", ")}`, true);
   }
