@@ -383,6 +383,17 @@ function save(blob: Blob, name: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+/** A presigned link of another host (S3): opened beside the page, which stays as it is. */
+function follow(url: string): void {
+  const a = document.createElement("a");
+  a.href = url;
+  a.target = "_blank";
+  a.rel = "noopener";
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
 async function exportView(): Promise<void> {
   const series = state.series.filter((s) => byKey.has(keyOf(s)));
   if (series.length === 0) {
@@ -408,7 +419,7 @@ async function exportView(): Promise<void> {
     const stamp = (t: number): string => isoZ(t).replace(/[-:]/g, "");
     const name = `datahub_${stamp(state.from)}_${stamp(state.to)}.${format}`;
     if (file.blob) save(file.blob, name);
-    else if (file.url) window.location.assign(file.url);
+    else if (file.url) follow(file.url);
     status(`Exported ${name}`);
   } catch (err) {
     status(err instanceof Error ? err.message : String(err), true);
