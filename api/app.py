@@ -13,8 +13,8 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import errors
 from api.metrics import Metrics
+from api.routes import canvas, exports, health, materializations, series
 from api.routes import catalog as catalog_routes
-from api.routes import exports, health, materializations, series
 from api.state import load_state
 from resources.catalog import Catalog
 from resources.settings import Settings
@@ -43,6 +43,6 @@ def create_app(
     )
     errors.install(app)
     Instrumentator(registry=metrics.registry, excluded_handlers=["/metrics"]).instrument(app)
-    for module in (health, catalog_routes, series, exports, materializations):
+    for module in (health, catalog_routes, series, exports, materializations, canvas):
         app.include_router(module.router)
     return app

@@ -121,6 +121,8 @@ class EntityAttribute(BaseModel):
     name: str
     source: str
     unit: str | None = None
+    asset: str | None = Field(None, description='the Dagster asset of the series: "raw/<source>/<slug>"')
+    cadence: str | None = Field(None, description='the catalog cadence ("10m"), where declared')
 
 
 class Entity(BaseModel):

@@ -47,3 +47,4 @@ class Settings(BaseSettings):
     # Download links of the API (exports without S3): built from this URL, signed, expiring.
     external_url: str = Field("http://127.0.0.1:8000", validation_alias="DATAHUB_EXTERNAL_URL")
     link_secret: str | None = Field(None, validation_alias="DATAHUB_LINK_SECRET")
+    dagster_ui_url: str = Field("http://127.0.0.1:3000", validation_alias="DATAHUB_DAGSTER_UI_URL")

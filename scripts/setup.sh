@@ -24,3 +24,29 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     | { grep -v "^WARNING: Location 'file:" || true; }
   echo "$want" > "$stamp"
 fi
+# The data canvas page (web/canvas): npm ci from the committed lock, then the Vite build into web/canvas/dist,
+# each skipped while its inputs are unchanged.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "The data canvas needs Node.js 20.19+ and npm (not found)" >&2
+  exit 1
+fi
+web=web/canvas
+want=$(cat "$web/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$web/node_modules/.datahub-lock" 2>/dev/null)" != "$want" ]; then
+  (cd "$web" && npm ci --no-audit --no-fund --silent)
+  echo "$want" > "$web/node_modules/.datahub-lock"
+fi
+want=$(cd "$web" && find package.json package-lock.json tsconfig.json vite.config.ts index.html src public \
+  -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+if [ ! -f "$web/dist/index.html" ] || [ "$(cat "$web/node_modules/.datahub-build" 2>/dev/null)" != "$want" ]; then
+  (cd "$web" && npm run --silent build -- --logLevel warn)
+  echo "$want" > "$web/node_modules/.datahub-build"
+fi
+# The browser tests drive Debian's Chromium (no browser download at run time).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: the browser tests (tests/canvas) need Debian's chromium at /usr/bin/chromium" >&2
+  fi
+fi

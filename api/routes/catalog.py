@@ -8,7 +8,8 @@ from api.deps import ContextDep, TenantDep
 from api.errors import ApiError
 from api.models import EntitiesResponse, Entity, EntityAttribute, ErrorBody
 from api.service import tenant_series
-from resources.durations import quoted
+from resources.durations import format_duration, quoted
+from resources.keys import raw_path
 
 router = APIRouter(prefix="/api/datahub", tags=["catalog"],
                    responses={c: {"model": ErrorBody} for c in (400, 404, 422)})
@@ -32,5 +33,7 @@ def entities(ctx: ContextDep, tenant: TenantDep, source: str | None = Query(None
             continue
         entity = out.setdefault(s.entity, Entity(id=s.entity, type=entity_type(s.entity),
                                                  name=s.entity.rsplit(":", 1)[-1], source=s.source, attributes=[]))
-        entity.attributes.append(EntityAttribute(name=s.attribute, source=s.source, unit=s.unit))
+        entity.attributes.append(EntityAttribute(
+            name=s.attribute, source=s.source, unit=s.unit, asset="/".join(raw_path(s)),
+            cadence=format_duration(s.cadence) if s.cadence is not None else None))
     return EntitiesResponse(entities=list(out.values()))
