@@ -36,7 +36,11 @@ def validate(catalog: str | None) -> None:
 
     from datahub_assets.definitions import build_definitions
 
-    dg.Definitions.validate_loadable(build_definitions(loaded))
+    try:
+        dg.Definitions.validate_loadable(build_definitions(loaded))
+    except Exception as exc:  # a message, never a traceback
+        raise click.ClickException(f"{path}: the definitions cannot be built: {type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     click.echo(
         f"{path}: ok ({len(loaded.sources)} sources, {len(loaded.series)} series, "
         f"{len(loaded.grids)} grids, {len(loaded.exports)} exports)"

@@ -18,7 +18,7 @@ from datahub_assets.factories import (
 from datahub_assets.partitions import daily_partitions
 from datahub_assets.schedules import build_close_day_schedule, build_refresh_schedule
 from resources import keys
-from resources.catalog import Catalog, DemoSourceConfig, FileSourceConfig, load_catalog
+from resources.catalog import Catalog, load_catalog
 from resources.registry import make_resources, source_key
 from resources.settings import Settings
 from sensors.dead_runs import build_dead_runs_sensor
@@ -33,8 +33,8 @@ def source_cadence(catalog: Catalog, source: str) -> timedelta:
     """The finest cadence of a source's series (its own for `demo`), else one hour."""
     config = catalog.sources[source]
     cadences = [s.cadence for s in catalog.series if s.source == source and s.cadence is not None]
-    if isinstance(config, DemoSourceConfig):
-        cadences.append(config.cadence)
+    if config.kind == "demo":
+        cadences.append(config.duration("cadence"))
     return min(cadences, default=DEFAULT_CADENCE)
 
 
@@ -83,7 +83,7 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
         job = dg.define_asset_job(f"refresh_{source}_job", selection=dg.AssetSelection.assets(*selected))
         jobs.append(job)
         schedules.append(build_refresh_schedule(source, job, source_cadence(catalog, source), catalog.partitions.end))
-        if isinstance(catalog.sources[source], FileSourceConfig):
+        if catalog.sources[source].kind == "file":
             sensors.append(build_file_changes_sensor(source, source_key(source), job,
                                                      first_day=catalog.partitions.start,
                                                      last_day=catalog.partitions.end))

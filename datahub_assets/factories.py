@@ -19,7 +19,7 @@ from resources import keys
 from resources.catalog import Catalog, ExportConfig, GridConfig, SeriesConfig
 from resources.lake import ParquetLake
 from resources.registry import LAKE, source_key
-from resources.sources.base import SourceError
+from resources.sources.base import Source, SourceError
 
 FETCH_RETRY = dg.RetryPolicy(
     max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -65,7 +65,7 @@ def build_raw_asset(catalog: Catalog, series: SeriesConfig, partitions: dg.Parti
         day = partition_day(context.partition_key)
         start, end = day_window(day)
         now = datetime.now(UTC)
-        source = getattr(context.resources, source_key(series.source))
+        source: Source = getattr(context.resources, source_key(series.source))
         try:
             fetched = source.read(ref, start=start, end=end)
         except SourceError as exc:

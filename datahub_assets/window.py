@@ -23,7 +23,7 @@ from resources import deadline
 from resources.catalog import Catalog, SeriesConfig
 from resources.lake import ParquetLake
 from resources.registry import source_key
-from resources.sources.base import SeriesRef, SourceBusy, SourceError, SourceTimeout
+from resources.sources.base import SeriesRef, Source, SourceBusy, SourceError, SourceTimeout
 
 DEFAULT_MAX_DAYS = 31
 DEFAULT_MAX_WAITING = 8
@@ -82,8 +82,8 @@ class ReadThrough:
         self._waiting: dict[str, int] = {}
 
     def fetch(self, series: SeriesConfig, day: date, forwarded: Mapping[str, str] | None) -> pl.DataFrame:
-        source = getattr(self.resources, source_key(series.source))
-        sent = _forwarded_for(source, forwarded)
+        source: Source = getattr(self.resources, source_key(series.source))
+        sent = source.forwarded_for(forwarded)
         identity = hashlib.sha256(repr(sorted(sent.items())).encode()).hexdigest()[:16] if sent else ""
         key = (self.catalog.tenant_of(series), series.id, day.isoformat(), identity)
         with self._queued(series.source):
@@ -103,7 +103,7 @@ class ReadThrough:
                     # The fetch's owner went away; this request still wants the day: fetch it itself.
 
     def _own(self, key: tuple[str, ...], future: Future[pl.DataFrame], series: SeriesConfig, day: date,
-             source: Any, forwarded: Mapping[str, str] | None, *, write_back: bool) -> pl.DataFrame:
+             source: Source, forwarded: Mapping[str, str] | None, *, write_back: bool) -> pl.DataFrame:
         try:
             frame = self._fetch(series, day, source, forwarded, write_back=write_back)
             future.set_result(frame)
@@ -133,7 +133,7 @@ class ReadThrough:
                 self._waiting[source] -= 1
 
     def _fetch(
-        self, series: SeriesConfig, day: date, source: Any, forwarded: Mapping[str, str] | None, *, write_back: bool
+        self, series: SeriesConfig, day: date, source: Source, forwarded: Mapping[str, str] | None, *, write_back: bool
     ) -> pl.DataFrame:
         with self._guard:
             lock = self._source_locks.setdefault(series.source, threading.Lock())
@@ -186,12 +186,6 @@ def _result(future: Future[pl.DataFrame], source: str) -> pl.DataFrame:
                 raise SourceTimeout(f"source {source!r}: "
                                     f"{deadline.DeadlineExceeded(limit.seconds, limit.cancelled)}",
                                     cancelled=limit.cancelled) from None
-
-
-def _forwarded_for(source: Any, forwarded: Mapping[str, str] | None) -> dict[str, str]:
-    """The caller's headers this source would send on (its `forward_headers`)."""
-    wanted = {h.lower() for h in getattr(source, "forward_headers", None) or []}
-    return {k.lower(): v for k, v in (forwarded or {}).items() if k.lower() in wanted}
 
 
 def needed_days(

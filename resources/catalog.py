@@ -11,29 +11,27 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
     PlainSerializer,
-    Tag,
     ValidationError,
-    field_validator,
+    create_model,
     model_validator,
 )
 
 from resources.durations import format_duration, parse_duration
+from resources.sources.base import EntryError, Source
+from resources.sources.kinds import KindError, kind_class
 
 NAME_RE = r"^[a-z0-9_]+$"
 TENANT_RE = r"^[A-Za-z0-9_-]{1,64}$"
 _ENV_WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_CUSTOM_KIND = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-BUILTIN_KINDS = ("file", "demo", "postgres", "http", "ngsi_ld")
 
 
 class CatalogError(ValueError):
@@ -77,116 +75,51 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
-class _SourceBase(_Model):
+class SourceEntry(_Model):
+    """A catalog source: `kind`, `tenant` and the kind's own keys (the fields of its `Source` class)."""
+
+    kind: str
     tenant: str = Field("default", pattern=TENANT_RE)
 
+    COMMON: ClassVar[frozenset[str]] = frozenset({"kind", "tenant"})
 
-class FileSourceConfig(_SourceBase):
-    kind: Literal["file"]
-    path: Text
-    format: Literal["csv", "parquet"] | None = None
-    timestamp_column: str | list[str]
-    timestamp_format: str | None = None
-    timestamp_unit: Literal["s", "ms"] | None = None
-    timestamp_offset: SignedDuration = timedelta(0)
-    timezone: str = "UTC"
-    delimiter: str = Field(",", min_length=1, max_length=1)
-    decimal: str = Field(".", min_length=1, max_length=1)
+    def values(self) -> dict[str, Any]:
+        """The kind's own keys as given (defaults filled in); `${VAR}` values stay `EnvRef`s."""
+        return {k: getattr(self, k) for k in type(self).model_fields if k not in self.COMMON}
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    def duration(self, key: str) -> timedelta:
+        return parse_duration(str(getattr(self, key)))
 
 
-class DemoSourceConfig(_SourceBase):
-    kind: Literal["demo"]
-    seed: int = 0
-    cadence: Duration = timedelta(minutes=10)
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
 
 
-class PostgresSourceConfig(_SourceBase):
-    kind: Literal["postgres"]
-    dsn: Text
-    table: str | None = None
-    query: str | None = None
-    layout: Literal["long", "wide"] = "long"
-    ts_column: str = "ts"
-    entity_column: str = "entity_id"
-    attribute_column: str = "attribute"
-    value_column: str = "value"
-    order_by: str | None = None
-
-    @model_validator(mode="after")
-    def _table_or_query(self) -> PostgresSourceConfig:
-        if (self.table is None) == (self.query is None):
-            raise ValueError("give exactly one of 'table' or 'query'")
-        return self
+def _catalog_type(annotation: Any) -> Any:
+    """A resource field's type as the catalog writes it: text may be `${VAR}`, a list of text may be one."""
+    if annotation is str:
+        return Text
+    if annotation == str | None:
+        return Text | None
+    if annotation == list[str]:
+        return Annotated[list[str], BeforeValidator(_one_or_many)]
+    if annotation == dict[str, str]:
+        return dict[str, Text]
+    return annotation
 
 
-class HttpSourceConfig(_SourceBase):
-    kind: Literal["http"]
-    url: Text
-    format: Literal["json", "csv"] = "json"
-    records: str = ""
-    timestamp_field: str = "ts"
-    value_field: str = "value"
-    timestamp_unit: Literal["s", "ms"] | None = None
-    next: str | None = None
-    page_param: str | None = None
-    page_size: int | None = Field(None, gt=0)
-    headers: dict[str, Text] = Field(default_factory=dict)
-    forward_headers: list[str] = Field(default_factory=list)
-    timeout: Duration = timedelta(seconds=30)
-    retries: int = Field(5, ge=0, le=20)
-    rate_limit: float | None = Field(None, gt=0)
+_ENTRY_MODELS: dict[type[Source], type[SourceEntry]] = {}
 
 
-class NgsiLdSourceConfig(_SourceBase):
-    kind: Literal["ngsi_ld"]
-    url: Text
-    context: str | None = None
-    page_size: int = Field(1000, gt=0)
-
-
-class CustomSourceConfig(_Model):
-    """`kind: "pkg.module:Class"`: every other key is handed to the class."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, arbitrary_types_allowed=True)
-    kind: str = Field(pattern=_CUSTOM_KIND.pattern)
-    tenant: str = Field("default", pattern=TENANT_RE)
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-def _source_tag(value: Any) -> str | None:
-    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    if kind in BUILTIN_KINDS:
-        return str(kind)
-    return "custom" if isinstance(kind, str) and _CUSTOM_KIND.match(kind) else None
-
-
-SourceConfig = Annotated[
-    Annotated[FileSourceConfig, Tag("file")]
-    | Annotated[DemoSourceConfig, Tag("demo")]
-    | Annotated[PostgresSourceConfig, Tag("postgres")]
-    | Annotated[HttpSourceConfig, Tag("http")]
-    | Annotated[NgsiLdSourceConfig, Tag("ngsi_ld")]
-    | Annotated[CustomSourceConfig, Tag("custom")],
-    Discriminator(
-        _source_tag,
-        custom_error_type="source_kind",
-        custom_error_message=f"'kind' must be one of {', '.join(BUILTIN_KINDS)} or 'pkg.module:Class'",
-    ),
-]
+def entry_model(kind: type[Source]) -> type[SourceEntry]:
+    """The catalog entry of a kind, built from its class's fields (cached)."""
+    if kind not in _ENTRY_MODELS:
+        fields: dict[str, Any] = {}
+        for key, info in kind.catalog_keys().items():
+            default = ... if info.is_required() else info.get_default(call_default_factory=True)
+            fields[key] = (_catalog_type(info.annotation), default)
+        _ENTRY_MODELS[kind] = create_model(f"{kind.__name__}Entry", __base__=SourceEntry, **fields)
+    return _ENTRY_MODELS[kind]
 
 
 class SeriesChecks(_Model):
@@ -260,7 +193,7 @@ class PartitionsConfig(_Model):
 
 class Catalog(_Model):
     partitions: PartitionsConfig
-    sources: dict[Annotated[str, Field(pattern=NAME_RE)], SourceConfig]
+    sources: dict[Annotated[str, Field(pattern=NAME_RE)], SourceEntry]
     series: list[SeriesConfig] = Field(default_factory=list)
     grids: list[GridConfig] = Field(default_factory=list)
     exports: list[ExportConfig] = Field(default_factory=list)
@@ -304,6 +237,8 @@ def load_catalog(path: str | Path) -> Catalog:
     if not isinstance(raw, dict):
         raise CatalogError(file, "", "the catalog must be a mapping with 'partitions' and 'sources'", 1)
     raw = _expand_env(raw, (), file, lines)
+    if "sources" in raw:
+        raw = {**raw, "sources": _sources(raw["sources"], file, lines)}
     try:
         catalog = Catalog.model_validate({**raw, "path": path.resolve()})
     except ValidationError as exc:
@@ -315,15 +250,43 @@ def load_catalog(path: str | Path) -> Catalog:
     return catalog
 
 
+def _sources(raw: Any, file: str, lines: _LineIndex) -> Any:
+    """Each source validated against its kind's class: the keys it declares, then `check_entry`."""
+    if not isinstance(raw, dict):
+        return raw  # the Catalog model names the problem
+    out: dict[Any, Any] = {}
+    for name, value in raw.items():
+        loc: tuple[Any, ...] = ("sources", name)
+        kind_name = value.get("kind") if isinstance(value, dict) else None
+        if not isinstance(kind_name, str):
+            raise CatalogError(file, _key_path((*loc, "kind")), "'kind' is required: a kind name or "
+                               "'pkg.module:Class'", lines.line(loc))
+        try:
+            kind = kind_class(kind_name)
+        except KindError as exc:
+            raise CatalogError(file, _key_path((*loc, "kind")), str(exc), lines.line((*loc, "kind"))) from None
+        try:
+            entry = entry_model(kind).model_validate(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = (*loc, *_strip_tags(err["loc"]))
+            reason = err["msg"].removeprefix("Value error, ")
+            raise CatalogError(file, _key_path(where), reason, lines.line(where)) from None
+        try:
+            kind.check_entry(entry.values())
+        except EntryError as exc:
+            where = (*loc, exc.key) if exc.key else loc
+            raise CatalogError(file, _key_path(where), exc.reason, lines.line(where)) from None
+        out[name] = entry
+    return out
+
+
 _TAGS = {"str", "EnvRef", "list[str]", "timedelta", "float", "int"}
 
 
 def _strip_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop the union tags pydantic puts in a location (`sources.city.file.path` -> `sources.city.path`)."""
-    out = list(loc)
-    if len(out) > 2 and out[0] == "sources" and (out[2] in BUILTIN_KINDS or out[2] == "custom"):
-        del out[2]
-    return tuple(p for p in out if not (isinstance(p, str) and (p in _TAGS or "[" in p)))
+    """Drop the union tags pydantic puts in a location (`...path.str` -> `...path`)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _TAGS or "[" in p or "(" in p)))
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
@@ -390,9 +353,6 @@ def _check_references(catalog: Catalog, file: str, lines: _LineIndex) -> None:
             fail(("series", i), f"slug {series.slug!r} of {series.id!r} collides with {slugs[series.slug]!r}")
         ids.add(series.id)
         slugs[series.slug] = series.id
-        source = catalog.sources[series.source]
-        if series.cadence is None and isinstance(source, DemoSourceConfig):
-            continue
     by_id = catalog.series_by_id()
     grid_ids: set[str] = set()
     for i, grid in enumerate(catalog.grids):

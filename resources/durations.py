@@ -26,7 +26,7 @@ def parse_duration(text: str, *, allow_negative: bool = False) -> timedelta:
         raise ValueError(f"{quoted(text)} is not a duration like 10s, 1m, 15m, 1h or 1d")
     sign, count, unit = match.groups()
     value = int(count) * _UNITS[unit]
-    if not sign and value <= timedelta(0):
+    if not sign and value <= timedelta(0) and not (allow_negative and value == timedelta(0)):
         raise ValueError(f"{quoted(text)}: a duration must be positive")
     return -value if sign else value
 

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from resources.catalog import (
-    Catalog,
-    CustomSourceConfig,
-    DemoSourceConfig,
-    EnvRef,
-    FileSourceConfig,
-    HttpSourceConfig,
-    SourceConfig,
-)
+from resources.catalog import Catalog, EnvRef, SourceEntry
 from resources.export_store import ExportStore
-from resources.lake import ParquetLake, s3_storage_options
+from resources.lake import ParquetLake
 from resources.settings import Settings
-from resources.sources.base import SourceError
-from resources.sources.demo import DemoSource
-from resources.sources.file import FileSource
-from resources.sources.http import HttpSource
+from resources.sources.base import Source
+from resources.sources.kinds import kind_class
 
 LAKE = "lake"
 EXPORTS = "exports"
@@ -45,58 +33,11 @@ def make_lake(settings: Settings) -> ParquetLake:
     )
 
 
-def make_source(name: str, config: SourceConfig, base_dir: Path, settings: Settings) -> Any:
-    """The resource of one catalog source; `${VAR}` values become `dg.EnvVar`s (shown by name in the UI)."""
-    if isinstance(config, FileSourceConfig):
-        path = _value(config.path)
-        if isinstance(path, str) and not path.startswith("s3://") and not Path(path).is_absolute():
-            path = str(base_dir / path)
-        columns = config.timestamp_column
-        options = s3_storage_options(
-            settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_region
-        )
-        return FileSource(
-            name=name,
-            path=path,
-            format=config.format,
-            timestamp_columns=[columns] if isinstance(columns, str) else list(columns),
-            timestamp_format=config.timestamp_format,
-            timestamp_unit=config.timestamp_unit,
-            timestamp_offset_us=config.timestamp_offset // timedelta(microseconds=1),
-            timezone=config.timezone,
-            delimiter=config.delimiter,
-            decimal=config.decimal,
-            storage_options=options if isinstance(path, str) and path.startswith("s3://") else None,
-        )
-    if isinstance(config, DemoSourceConfig):
-        return DemoSource(name=name, seed=config.seed, cadence_seconds=int(config.cadence.total_seconds()))
-    if isinstance(config, HttpSourceConfig):
-        return HttpSource(
-            name=name,
-            url=_value(config.url),
-            format=config.format,
-            records=config.records,
-            timestamp_field=config.timestamp_field,
-            value_field=config.value_field,
-            timestamp_unit=config.timestamp_unit,
-            next=config.next,
-            page_param=config.page_param,
-            page_size=config.page_size,
-            headers={k: _value(v) for k, v in config.headers.items()},
-            forward_headers=list(config.forward_headers),
-            timeout_seconds=config.timeout.total_seconds(),
-            retries=config.retries,
-            rate_limit=config.rate_limit,
-        )
-    if isinstance(config, CustomSourceConfig):
-        module_name, _, class_name = config.kind.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
-            raise SourceError(f"source {name!r}: cannot import its kind {config.kind!r}") from None
-        options = {k: _value(v) for k, v in config.options.items()}
-        return cls(**options)
-    raise SourceError(f"source {name!r}: kind {config.kind!r} is not supported by this build")
+def make_source(name: str, entry: SourceEntry, base_dir: Path, settings: Settings) -> Source:
+    """The resource of one catalog source, built by its kind's class; `${VAR}` values become `dg.EnvVar`s
+    (shown by name in the UI)."""
+    values = {key: _value(value) for key, value in entry.values().items()}
+    return kind_class(entry.kind).from_entry(name, values, base_dir=base_dir, settings=settings)
 
 
 def make_export_store(settings: Settings) -> ExportStore:
@@ -123,6 +64,10 @@ def make_resources(catalog: Catalog, settings: Settings | None = None) -> dict[s
 
 
 def _value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_value(v) for v in value]
     return dg.EnvVar(value.name) if isinstance(value, EnvRef) else value
 
 

@@ -39,6 +39,21 @@ def test_validate_names_file_line_and_key(tmp_path: Path) -> None:
     assert f"{bad}:3: sources.a.cadence: 'often' is not a duration" in result.stderr
 
 
+@pytest.mark.parametrize(("source", "message"), [
+    ("{kind: http, url: 'http://h/{entity}/{when}'}", "sources.a.url: has an unknown placeholder {when}"),
+    ("{kind: http, url: 'http://{entity}.h/x'}", "sources.a.url: takes placeholders in its path and query only"),
+    ("{kind: http, url: 'http://h/x', next: n, page_param: p}", "sources.a.next: cannot be given with 'page_param'"),
+    ("{kind: 'json:dumps'}", "sources.a.kind: 'json:dumps' is not a subclass of resources.sources.base.Source"),
+])
+def test_validate_refuses_what_a_reader_would_refuse_without_a_traceback(tmp_path: Path, source: str,
+                                                                         message: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"partitions: {{start: '2017-01-01'}}\nsources:\n  a: {source}\n")
+    result = run(["validate", "--catalog", str(bad)], tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{bad}:3: {message}" in result.stderr
+
+
 def test_materialize_a_selection_for_a_day_range(tmp_path: Path) -> None:
     result = run(["materialize", "--select", "key:raw/plant/*", "--partition", "2017-01-01..2017-01-02"], tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
-import dagster as dg
 import numpy as np
 import polars as pl
 
-from resources.sources.base import TS, TS_DTYPE, VALUE, SeriesRef
+from resources.sources.base import TS, TS_DTYPE, VALUE, SeriesRef, Source
 
 _DAY_S = 86_400.0
 
@@ -23,17 +22,17 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-class DemoSource(dg.ConfigurableResource):
-    """A daily cycle plus a slow trend plus noise, per series, at `cadence_seconds`."""
+class DemoSource(Source):
+    """A daily cycle plus a slow trend plus noise, per series, every `cadence`."""
 
-    name: str
     seed: int = 0
-    cadence_seconds: int = 600
+    cadence: str = "10m"
+    DURATIONS = ("cadence",)
 
     def read(
         self, series: SeriesRef, *, start: datetime, end: datetime, forwarded: Mapping[str, str] | None = None
     ) -> pl.DataFrame:
-        step = self.cadence_seconds * 1_000_000
+        step = self.duration("cadence") // timedelta(microseconds=1)
         start_us = int(start.timestamp() * 1_000_000)
         end_us = int(end.timestamp() * 1_000_000)
         first = -(-start_us // step) * step

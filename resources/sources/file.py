@@ -9,14 +9,14 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from resources.sources.base import TS, TS_DTYPE, VALUE, SeriesRef, SourceError, in_window
+from resources.sources.base import TS, TS_DTYPE, VALUE, EntryError, SeriesRef, Source, SourceError, in_window
 
 _FILE = "__file"
 _ROW = "__row"
@@ -24,18 +24,68 @@ _CACHE_SIZE = 16
 _CACHE: dict[tuple[Any, ...], pl.DataFrame] = {}
 
 
-class FileSource(dg.ConfigurableResource):
-    name: str
+class FileSource(Source):
+    """Catalog keys: `path` (a file, a glob or an `s3://` URL; relative to the catalog), `format` (csv |
+    parquet; by the suffix), `timestamp_column` (a column, or several joined with a space), `timestamp_format`,
+    `timestamp_unit` (s | ms), `timestamp_offset` (a signed duration), `timezone` (of naive stamps),
+    `delimiter`, `decimal`. S3 access comes from the settings, its keys as `EnvVar`s."""
+
     path: str
     format: str | None = None
-    timestamp_columns: list[str]
+    timestamp_column: list[str]
     timestamp_format: str | None = None
     timestamp_unit: str | None = None
-    timestamp_offset_us: int = 0
+    timestamp_offset: str = "0s"
     timezone: str = "UTC"
     delimiter: str = ","
     decimal: str = "."
-    storage_options: dict[str, str] | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+
+    DURATIONS = ("timestamp_offset",)
+    SETTINGS = ("s3_endpoint", "s3_access_key", "s3_secret_key", "s3_region")
+
+    @classmethod
+    def check_entry(cls, values: Mapping[str, Any]) -> None:
+        super().check_entry(values)
+        choices = {"format": (None, "csv", "parquet"), "timestamp_unit": (None, "s", "ms")}
+        for key, allowed in choices.items():
+            if values.get(key) not in allowed:
+                raise EntryError(key, f"must be one of {', '.join(str(a) for a in allowed if a)}")
+        for key in ("delimiter", "decimal"):
+            if isinstance(values.get(key), str) and len(values[key]) != 1:
+                raise EntryError(key, "must be one character")
+        zone = values.get("timezone")
+        if isinstance(zone, str):
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise EntryError("timezone", f"unknown time zone {zone!r}") from None
+
+    @classmethod
+    def from_entry(cls, name: str, values: dict[str, Any], *, base_dir: Path, settings: Any) -> Source:
+        path = values["path"]
+        if isinstance(path, str) and not isinstance(path, dg.EnvVar) and not path.startswith("s3://") \
+                and not Path(path).is_absolute():
+            values = {**values, "path": str(base_dir / path)}
+        s3 = {"s3_endpoint": settings.s3_endpoint, "s3_region": settings.s3_region,
+              "s3_access_key": dg.EnvVar("S3_ACCESS_KEY") if settings.s3_access_key else None,
+              "s3_secret_key": dg.EnvVar("S3_SECRET_KEY") if settings.s3_secret_key else None}
+        return cls(name=name, **values, **s3)
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """Polars' object-store options for an `s3://` path (None for local files)."""
+        if not self.path.startswith("s3://"):
+            return None
+        from resources.lake import s3_storage_options
+
+        return s3_storage_options(self.s3_endpoint, _resolved(self.s3_access_key), _resolved(self.s3_secret_key),
+                                  self.s3_region)
 
     def read(
         self, series: SeriesRef, *, start: datetime, end: datetime, forwarded: Mapping[str, str] | None = None
@@ -95,16 +145,16 @@ class FileSource(dg.ConfigurableResource):
         frames = []
         for index, path in enumerate(paths):
             frame = self._read_one(path)
-            missing = [c for c in self.timestamp_columns if c not in frame.columns]
+            missing = [c for c in self.timestamp_column if c not in frame.columns]
             if missing:
                 raise SourceError(f"source {self.name!r}: timestamp column {missing[0]!r} not found")
             frames.append(frame.with_columns(pl.lit(index).alias(_FILE), pl.int_range(pl.len()).alias(_ROW)))
         table = pl.concat(frames, how="diagonal_relaxed")
         stamps = self._timestamps(table)
-        return table.drop(self.timestamp_columns, strict=False).with_columns(stamps)
+        return table.drop(self.timestamp_column, strict=False).with_columns(stamps)
 
     def _timestamps(self, table: pl.DataFrame) -> pl.Series:
-        cols = self.timestamp_columns
+        cols = self.timestamp_column
         raw = table.get_column(cols[0]) if len(cols) == 1 else table.select(
             pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator=" ")
         ).to_series()
@@ -120,7 +170,7 @@ class FileSource(dg.ConfigurableResource):
         if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is None:
             parsed = self._localize(parsed, table)
         parsed = parsed.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-        return (parsed + timedelta(microseconds=self.timestamp_offset_us)).alias(TS)
+        return (parsed + self.duration("timestamp_offset")).alias(TS)
 
     def _parse_text(self, raw: pl.Series, table: pl.DataFrame) -> pl.Series:
         try:
@@ -170,6 +220,11 @@ class FileSource(dg.ConfigurableResource):
         if not frame.schema[VALUE].is_numeric():
             raise SourceError(f"source {self.name!r}: column {column!r} is not numeric")
         return frame.with_columns(value.cast(pl.Float64))
+
+
+def _resolved(value: str | None) -> str | None:
+    """A `dg.EnvVar` left unresolved (the resource used outside `dg.build_resources`) read from the environment."""
+    return value.get_value() if isinstance(value, dg.EnvVar) else value
 
 
 def _where(rows: pl.DataFrame) -> str:

@@ -32,7 +32,18 @@ import polars as pl
 from pydantic import PrivateAttr
 
 from resources import deadline
-from resources.sources.base import TS, TS_DTYPE, VALUE, SeriesRef, SourceError, SourceTimeout, in_window
+from resources.durations import parse_duration
+from resources.sources.base import (
+    TS,
+    TS_DTYPE,
+    VALUE,
+    EntryError,
+    SeriesRef,
+    Source,
+    SourceError,
+    SourceTimeout,
+    in_window,
+)
 from resources.sources.transport import DEFAULT_PORTS, Transport
 
 MAX_PAGES = 10_000
@@ -42,7 +53,7 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class HttpSource(dg.ConfigurableResource):
+class HttpSource(Source):
     """An HTTP API answering JSON (`records` at a dot path) or CSV, one row per reading.
 
     `headers` values may be `dg.EnvVar`s (resolved by Dagster, shown by name). Of a request's `forwarded`
@@ -50,7 +61,6 @@ class HttpSource(dg.ConfigurableResource):
     of the same name.
     """
 
-    name: str
     url: str
     format: str = "json"
     records: str = ""
@@ -61,10 +71,10 @@ class HttpSource(dg.ConfigurableResource):
     page_param: str | None = None
     page_size: int | None = None
     headers: dict[str, str] = {}
-    forward_headers: list[str] = []
-    timeout_seconds: float = 30.0
+    timeout: str = "30s"
     retries: int = 5
     rate_limit: float | None = None
+    DURATIONS = ("timeout",)
 
     _transport: Transport | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -107,38 +117,49 @@ class HttpSource(dg.ConfigurableResource):
     def _http(self) -> Transport:
         with self._lock:
             if self._transport is None:
-                self._transport = Transport(self.name, timeout=self.timeout_seconds, retries=self.retries,
-                                            rate_limit=self.rate_limit)
+                self._transport = Transport(self.name, timeout=self.duration("timeout").total_seconds(),
+                                            retries=self.retries, rate_limit=self.rate_limit)
             return self._transport
 
     # -- requests ----------------------------------------------------------------------------------------
 
     def _check_config(self) -> None:
-        def bad(reason: str) -> SourceError:
-            return SourceError(f"source {self.name!r}: {reason}")
+        values = {**self.model_dump(), "url": _resolved(self.url)}
+        try:
+            self.check_entry(values)
+        except EntryError as exc:
+            raise SourceError(f"source {self.name!r}: '{exc.key}' {exc.reason}") from None
 
-        if self.format not in ("json", "csv"):
-            raise bad("'format' must be json or csv")
-        if self.timestamp_unit not in (None, "s", "ms"):
-            raise bad("'timestamp_unit' must be s or ms")
-        if self.next and self.page_param:
-            raise bad("give either 'next' or 'page_param', not both")
-        if self.next and self.format != "json":
-            raise bad("'next' paging needs format json")
-        if self.page_size is not None and self.page_size <= 0:
-            raise bad("'page_size' must be positive")
-        if self.timeout_seconds <= 0:
-            raise bad("'timeout' must be positive")
-        if self.rate_limit is not None and self.rate_limit <= 0:
-            raise bad("'rate_limit' must be positive")
-        parts = urlsplit(_resolved(self.url))
-        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise bad("'url' must be an absolute http or https URL")
+    @classmethod
+    def check_entry(cls, values: Mapping[str, Any]) -> None:
+        super().check_entry(values)
+        choices = {"format": ("json", "csv"), "timestamp_unit": (None, "s", "ms")}
+        for key, allowed in choices.items():
+            if values.get(key, cls.model_fields[key].default) not in allowed:
+                raise EntryError(key, f"must be one of {', '.join(str(a) for a in allowed if a)}")
+        if values.get("next") and values.get("page_param"):
+            raise EntryError("next", "cannot be given with 'page_param': pick one way of paging")
+        if values.get("next") and values.get("format", "json") != "json":
+            raise EntryError("next", "paging by link needs format json")
+        for key in ("page_size", "rate_limit"):
+            if values.get(key) is not None and values[key] <= 0:
+                raise EntryError(key, "must be positive")
+        if not 0 <= values.get("retries", 5) <= 20:
+            raise EntryError("retries", "must be between 0 and 20")
+        if isinstance(values.get("timeout"), str) and parse_duration(values["timeout"]) > timedelta(minutes=10):
+            raise EntryError("timeout", "must be at most 10m")
+        url = values.get("url")
+        if not isinstance(url, str):  # `${VAR}`: known only when the source is read
+            return
+        parts = urlsplit(url)
         if "{" in parts.netloc or "{" in parts.scheme:
-            raise bad("'url' takes placeholders in its path and query only, never in its host")
-        for match in _PLACEHOLDER.finditer(_resolved(self.url)):
+            raise EntryError("url", "takes placeholders in its path and query only, never in its host")
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+            raise EntryError("url", "must be an absolute http or https URL")
+        for match in _PLACEHOLDER.finditer(url):
             if match.group(1) not in PLACEHOLDERS:
-                raise bad(f"'url' has an unknown placeholder {{{match.group(1)}}}")
+                raise EntryError("url", f"has an unknown placeholder {{{match.group(1)}}}; known: "
+                                        f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
 
     def _fill(self, series: SeriesRef, start: datetime, end: datetime) -> str:
         values = {
@@ -155,8 +176,7 @@ class HttpSource(dg.ConfigurableResource):
     def _headers(self, forwarded: Mapping[str, str] | None) -> dict[str, str]:
         accept = "application/json" if self.format == "json" else "text/csv"
         out: dict[str, str] = {"Accept": accept}
-        allowed = {h.lower() for h in self.forward_headers}
-        chosen = {k: v for k, v in (forwarded or {}).items() if k.lower() in allowed}
+        chosen = self.forwarded_for(forwarded)
         for name, value in [*self.headers.items(), *chosen.items()]:
             for existing in [k for k in out if k.lower() == name.lower()]:
                 del out[existing]

@@ -8,15 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.catalog import (
-    CatalogError,
-    DemoSourceConfig,
-    EnvRef,
-    FileSourceConfig,
-    PostgresSourceConfig,
-    load_catalog,
-    slugify,
-)
+from resources.catalog import CatalogError, EnvRef, load_catalog, slugify
 from resources.settings import DEMO_CATALOG
 
 GOOD = """\
@@ -28,7 +20,7 @@ sources:
     timestamp_column: DateTime
     timestamp_format: "%m/%d/%y %H:%M"
     timezone: Africa/Casablanca
-  platform: {kind: postgres, dsn: "${PLATFORM_PG_URL}", table: readings}
+  platform: {kind: http, url: "${PLATFORM_URL}", timeout: 5s}
   sim: {kind: demo, seed: 3, cadence: 10s}
 series:
   - entity: urn:city:zone1
@@ -63,11 +55,12 @@ def error_of(tmp_path: Path, text: str) -> CatalogError:
 def test_good_catalog_loads_into_typed_models(tmp_path: Path) -> None:
     catalog = load_catalog(write(tmp_path, GOOD))
     city = catalog.sources["city"]
-    assert isinstance(city, FileSourceConfig) and city.timestamp_column == "DateTime"
-    assert isinstance(catalog.sources["sim"], DemoSourceConfig)
-    assert catalog.sources["sim"].cadence == timedelta(seconds=10)
+    assert city.kind == "file" and city.values()["timestamp_column"] == ["DateTime"]
+    assert city.values()["timezone"] == "Africa/Casablanca" and city.tenant == "default"
+    sim = catalog.sources["sim"]
+    assert sim.kind == "demo" and sim.duration("cadence") == timedelta(seconds=10)
     platform = catalog.sources["platform"]
-    assert isinstance(platform, PostgresSourceConfig) and platform.dsn == EnvRef("PLATFORM_PG_URL")
+    assert platform.kind == "http" and platform.values()["url"] == EnvRef("PLATFORM_URL")
     first, second = catalog.series
     assert (first.id, first.slug, first.selector) == ("urn:city:zone1.power", "urn_city_zone1_power",
                                                      "Zone 1 Power Consumption")
@@ -78,7 +71,7 @@ def test_good_catalog_loads_into_typed_models(tmp_path: Path) -> None:
 
 
 def test_env_references_are_never_resolved_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PLATFORM_PG_URL", "postgresql://user:secret@db/x")
+    monkeypatch.setenv("PLATFORM_URL", "https://user:secret@db/x")
     catalog = load_catalog(write(tmp_path, GOOD))
     assert "secret" not in repr(catalog)
 
@@ -88,15 +81,28 @@ def test_env_references_are_never_resolved_at_load(tmp_path: Path, monkeypatch: 
     [
         ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: demo}\nseries:\n"
          "  - {entity: e, attribute: x, source: a, cadence: 10q}\n", 5, "series[0].cadence", "not a duration"),
-        ("partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: postgres\n    dsn: 'postgres://${U}@h'\n"
-         "    table: t\n", 5, "sources.a.dsn", "whole value"),
-        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: filez}\n", 3, "sources.a", "'kind' must be"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: http\n    url: 'https://${U}@h/x'\n",
+         5, "sources.a.url", "whole value"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: filez}\n", 3, "sources.a.kind", "must be one of"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {seed: 1}\n", 3, "sources.a.kind", "'kind' is required"),
         ("partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: file\n    path: x.csv\n",
          4, "sources.a.timestamp_column", "Field required"),
         ("partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: file\n    path: x.csv\n"
          "    timestamp_column: t\n    timezone: Mars/Base\n", 7, "sources.a.timezone", "unknown time zone"),
-        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: postgres, dsn: x}\n", 3, "sources.a",
-         "exactly one of 'table' or 'query'"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: http\n    url: 'http://h/{entiy}'\n",
+         5, "sources.a.url", "unknown placeholder {entiy}"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: http\n    url: 'http://{entity}.h/x'\n",
+         5, "sources.a.url", "never in its host"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: http\n    url: 'http://h/x'\n"
+         "    next: links.next\n    page_param: page\n", 6, "sources.a.next", "cannot be given with 'page_param'"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: http\n    url: 'http://h/x'\n"
+         "    timeout: soon\n", 6, "sources.a.timeout", "not a duration"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: demo, cadence: 0s}\n", 3, "sources.a.cadence",
+         "must be positive"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: 'json:loads'}\n", 3, "sources.a.kind",
+         "is not a subclass of resources.sources.base.Source"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: 'no_such_pkg.mod:Thing'}\n", 3, "sources.a.kind",
+         "cannot import 'no_such_pkg.mod:Thing'"),
         ("partitions: {start: '2017-01-01'}\nsources:\n  Bad-Name: {kind: demo}\n", 3, "sources.Bad-Name",
          "pattern"),
         ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: demo}\nseries:\n"
@@ -133,22 +139,14 @@ def test_errors_name_file_line_key_path_and_reason(
 
 
 def test_errors_never_carry_values(tmp_path: Path) -> None:
-    error = error_of(tmp_path, "partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: postgres\n"
-                                "    dsn: 'postgres://user:hunter2@${HOST}/db'\n    table: t\n")
+    error = error_of(tmp_path, "partitions: {start: '2017-01-01'}\nsources:\n  a:\n    kind: http\n"
+                                "    url: 'https://user:hunter2@${HOST}/db'\n")
     assert "hunter2" not in str(error)
 
 
 def test_missing_file_is_a_catalog_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="cannot read the catalog"):
         load_catalog(tmp_path / "absent.yaml")
-
-
-def test_custom_kind_keeps_its_options(tmp_path: Path) -> None:
-    catalog = load_catalog(write(tmp_path, "partitions: {start: '2017-01-01'}\nsources:\n"
-                                            "  mine: {kind: 'my_pkg.sources:Thing', token: '${TOKEN}', n: 3}\n"))
-    source = catalog.sources["mine"]
-    assert source.kind == "my_pkg.sources:Thing"
-    assert source.options == {"token": EnvRef("TOKEN"), "n": 3}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("series_id", "slug"), [

@@ -8,7 +8,6 @@ import pytest
 from resources.catalog import load_catalog
 from resources.registry import make_resources, source_key
 from resources.settings import Settings
-from resources.sources.base import SourceError
 from resources.sources.file import FileSource
 
 
@@ -33,16 +32,21 @@ def test_secrets_become_env_vars_shown_by_name(tmp_path: Path, monkeypatch: pyte
         assert built.lake.s3_secret_key == "very-secret"
 
 
-def test_custom_kind_is_imported_with_its_options(tmp_path: Path) -> None:
+def test_an_s3_file_source_shows_no_secret_in_its_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3_SECRET_KEY", "very-secret")
+    monkeypatch.setenv("S3_ACCESS_KEY", "key-id")
     path = tmp_path / "c.yaml"
     path.write_text("partitions: {start: '2020-01-01'}\nsources:\n"
-                    "  mine: {kind: 'resources.sources.demo:DemoSource', name: mine, seed: 4}\n"
-                    "  gone: {kind: 'no_such_pkg.mod:Thing'}\n")
-    catalog = load_catalog(path)
-    with pytest.raises(SourceError, match="cannot import its kind"):
-        make_resources(catalog)
-    catalog.sources.pop("gone")
-    assert make_resources(catalog)[source_key("mine")].seed == 4
+                    "  f: {kind: file, path: 's3://bucket/data/*.csv', timestamp_column: t}\n")
+    settings = Settings(lake=str(tmp_path / "lake"), s3_endpoint="http://127.0.0.1:9", s3_access_key="key-id",
+                        s3_secret_key="very-secret")
+    source = make_resources(load_catalog(path), settings)[source_key("f")]
+    assert isinstance(source, FileSource)
+    assert source.s3_secret_key == dg.EnvVar("S3_SECRET_KEY") and source.s3_access_key == dg.EnvVar("S3_ACCESS_KEY")
+    shown = repr(source) + source.model_dump_json()
+    assert "very-secret" not in shown and "key-id" not in shown
+    with dg.build_resources({"f": source}) as built:
+        assert built.f.storage_options["aws_secret_access_key"] == "very-secret"
 
 
 def _demo(tmp_path: Path) -> Path:

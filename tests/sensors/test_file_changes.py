@@ -28,7 +28,7 @@ def evaluate(sensor: dg.SensorDefinition, source: FileSource, cursor: str | None
 
 def test_new_and_changed_files_launch_their_days_once(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("ts,v\n2024-03-01T10:00:00Z,1\n2024-03-02T10:00:00Z,2\n")
-    source = FileSource(name="meter", path=str(tmp_path / "*.csv"), timestamp_columns=["ts"])
+    source = FileSource(name="meter", path=str(tmp_path / "*.csv"), timestamp_column=["ts"])
     sensor = build_file_changes_sensor("meter", "source_meter", JOB, first_day=date(2024, 1, 1))
 
     requests, cursor = evaluate(sensor, source, None)
@@ -50,7 +50,7 @@ def test_new_and_changed_files_launch_their_days_once(tmp_path: Path) -> None:
 def test_days_before_the_partitions_or_beyond_the_cap_are_left_out(tmp_path: Path) -> None:
     rows = "".join(f"2024-01-{d:02d}T00:00:00Z,{d}\n" for d in range(1, 31))
     (tmp_path / "a.csv").write_text("ts,v\n2023-12-31T00:00:00Z,0\n" + rows)
-    source = FileSource(name="meter", path=str(tmp_path / "a.csv"), timestamp_columns=["ts"])
+    source = FileSource(name="meter", path=str(tmp_path / "a.csv"), timestamp_column=["ts"])
     sensor = build_file_changes_sensor("meter", "source_meter", JOB, first_day=date(2024, 1, 1), max_days=5)
     requests, _ = evaluate(sensor, source, None)
     assert [r.partition_key for r in requests] == [f"2024-01-{d}" for d in range(26, 31)]

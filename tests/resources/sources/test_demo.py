@@ -9,7 +9,7 @@ DAY = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def test_deterministic_per_instant_and_series() -> None:
-    source = DemoSource(name="sim", seed=1, cadence_seconds=60)
+    source = DemoSource(name="sim", seed=1, cadence="1m")
     ref = SeriesRef("urn:demo:a", "x", "x")
     whole = source.read(ref, start=DAY, end=DAY + timedelta(days=1))
     assert whole.height == 1440 and whole["ts"].is_sorted() and whole["ts"][0] == DAY
@@ -19,11 +19,11 @@ def test_deterministic_per_instant_and_series() -> None:
     assert source.read(ref, start=DAY, end=DAY + timedelta(days=1)).equals(whole)
     other = source.read(SeriesRef("urn:demo:b", "x", "x"), start=DAY, end=DAY + timedelta(days=1))
     assert not other["value"].equals(whole["value"])
-    reseeded = DemoSource(name="sim", seed=2, cadence_seconds=60).read(ref, start=DAY, end=DAY + timedelta(days=1))
+    reseeded = DemoSource(name="sim", seed=2, cadence="1m").read(ref, start=DAY, end=DAY + timedelta(days=1))
     assert not reseeded["value"].equals(whole["value"])
 
 
 def test_window_is_half_open_and_epoch_aligned() -> None:
-    source = DemoSource(name="sim", cadence_seconds=600)
+    source = DemoSource(name="sim", cadence="10m")
     frame = source.read(SeriesRef("e", "a", "a"), start=DAY + timedelta(minutes=5), end=DAY + timedelta(hours=1))
     assert [t.minute for t in frame["ts"]] == [10, 20, 30, 40, 50]

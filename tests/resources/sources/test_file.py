@@ -21,9 +21,9 @@ def transnetbw(path: Path | str, *, interval_end: bool = True) -> FileSource:
     """Readings are stamped by interval start; the end columns are the reliable ones around DST changes."""
     columns = ["Datum bis", "Uhrzeit bis"] if interval_end else ["Datum von", "Uhrzeit von"]
     return FileSource(
-        name="transnetbw", path=str(path), timestamp_columns=columns, timestamp_format="%d.%m.%Y %H:%M:%S",
+        name="transnetbw", path=str(path), timestamp_column=columns, timestamp_format="%d.%m.%Y %H:%M:%S",
         timezone="Europe/Berlin", delimiter=";", decimal=",",
-        timestamp_offset_us=-900_000_000 if interval_end else 0,
+        timestamp_offset="-15m" if interval_end else "0s",
     )
 
 
@@ -107,7 +107,7 @@ def test_glob_reads_files_in_path_order(real_data: Path) -> None:
 def test_a_reading_inside_the_skipped_hour_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "gap.csv"
     path.write_text("Datum von;Uhrzeit von;Wert\n29.03.2015;01:45:00;1,5\n29.03.2015;02:15:00;2,5\n")
-    source = FileSource(name="gappy", path=str(path), timestamp_columns=["Datum von", "Uhrzeit von"],
+    source = FileSource(name="gappy", path=str(path), timestamp_column=["Datum von", "Uhrzeit von"],
                         timestamp_format="%d.%m.%Y %H:%M:%S", timezone="Europe/Berlin", delimiter=";", decimal=",")
     with pytest.raises(SourceError, match=r"gappy.*2015-03-29 02:15:00.*data row 2.*does not exist"):
         source.read(SeriesRef("e", "a", "Wert"), start=EVER[0], end=EVER[1])
@@ -116,29 +116,29 @@ def test_a_reading_inside_the_skipped_hour_is_an_error(tmp_path: Path) -> None:
 def test_non_numbers_and_unknown_columns_are_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("ts,v\n2020-01-01T00:00:00Z,1\n2020-01-01T00:10:00Z,oops\n")
-    source = FileSource(name="bad", path=str(path), timestamp_columns=["ts"])
+    source = FileSource(name="bad", path=str(path), timestamp_column=["ts"])
     with pytest.raises(SourceError, match=r"column 'v' at file #1, data row 2 is not a number"):
         source.read(SeriesRef("e", "a", "v"), start=EVER[0], end=EVER[1])
     with pytest.raises(SourceError, match=r"no column 'w'"):
         source.read(SeriesRef("e", "a", "w"), start=EVER[0], end=EVER[1])
     with pytest.raises(SourceError, match="no file matches"):
-        FileSource(name="none", path=str(tmp_path / "*.nothing"), timestamp_columns=["ts"]).load()
+        FileSource(name="none", path=str(tmp_path / "*.nothing"), timestamp_column=["ts"]).load()
 
 
 def test_offsets_epochs_and_parquet(tmp_path: Path) -> None:
     iso = tmp_path / "iso.csv"
     iso.write_text("ts,v\n2020-01-01T01:00:00+01:00,1\n2020-01-01T00:10:00Z,2\n")
-    frame = FileSource(name="iso", path=str(iso), timestamp_columns=["ts"]).read(
+    frame = FileSource(name="iso", path=str(iso), timestamp_column=["ts"]).read(
         SeriesRef("e", "a", "v"), start=EVER[0], end=EVER[1])
     assert frame["ts"].to_list() == [utc(2020, 1, 1, 0, 0), utc(2020, 1, 1, 0, 10)]
     epoch = tmp_path / "epoch.csv"
     epoch.write_text("ts,v\n1577836800000,1\n1577837400500,2\n")
-    frame = FileSource(name="ms", path=str(epoch), timestamp_columns=["ts"], timestamp_unit="ms").read(
+    frame = FileSource(name="ms", path=str(epoch), timestamp_column=["ts"], timestamp_unit="ms").read(
         SeriesRef("e", "a", "v"), start=EVER[0], end=EVER[1])
     assert frame["ts"].to_list() == [utc(2020, 1, 1), utc(2020, 1, 1, 0, 10, 0, 500_000)]
     parquet = tmp_path / "p.parquet"
     pl.DataFrame({"when": [utc(2020, 1, 1)], "v": [3]}).write_parquet(parquet)
-    frame = FileSource(name="pq", path=str(parquet), timestamp_columns=["when"]).read(
+    frame = FileSource(name="pq", path=str(parquet), timestamp_column=["when"]).read(
         SeriesRef("e", "a", "v"), start=EVER[0], end=EVER[1])
     assert frame.to_dicts() == [{"ts": utc(2020, 1, 1), "value": 3.0}]
 
@@ -146,7 +146,7 @@ def test_offsets_epochs_and_parquet(tmp_path: Path) -> None:
 def test_tetouan_stamps_keep_one_offset_all_year(real_data: Path) -> None:
     """The Tetouan export is regular all year: its clock skips no hour, so it is not Moroccan wall time."""
     path = str(real_data / "tetouan" / "tetouan_city_power_2017-01_03.csv")
-    source = FileSource(name="tetouan", path=path, timestamp_columns=["DateTime"], timestamp_format="%m/%d/%y %H:%M")
+    source = FileSource(name="tetouan", path=path, timestamp_column=["DateTime"], timestamp_format="%m/%d/%y %H:%M")
     day = source.read(SeriesRef("urn:tetouan:zone3", "power", "Zone 3 Power Consumption"),
                       start=utc(2017, 1, 1), end=utc(2017, 1, 2))
     assert day.height == 144

@@ -351,7 +351,7 @@ def test_a_timeout_is_a_retryable_error(httpserver: HTTPServer, make: Any) -> No
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
     with pytest.raises(SourceError, match=r"source 'api': page 1: request failed \(ReadTimeout\) after 2") as info:
-        read(make("/slow", timeout_seconds=0.1, retries=1))
+        read(make("/slow", timeout="100ms", retries=1))
     assert info.value.retryable
     deadline = time.monotonic() + 5
     while len(httpserver.log) < 2 and time.monotonic() < deadline:  # let the server finish both requests
@@ -449,7 +449,7 @@ def test_an_http_source_from_the_catalog(
     resources = make_resources(load_catalog(catalog), Settings(lake=str(tmp_path / "lake")))
     source = resources[source_key("remote")]
     assert isinstance(source, HttpSource)
-    assert source.timeout_seconds == 2.0 and source.retries == 1 and source.timestamp_unit == "ms"
+    assert source.timeout == "2s" and source.retries == 1 and source.timestamp_unit == "ms"
     assert source.headers["X-Key"] == dg.EnvVar("DATAHUB_TEST_HTTP_KEY")
     with dg.build_resources({"remote": source}) as built:
         frame = read(built.remote, SeriesRef("urn:x:1", "power", "p 1"))
