@@ -17,6 +17,9 @@ from resources.keys import ONDEMAND_ALIGN, ONDEMAND_EXPORT
 log = logging.getLogger("datahub.lineage")
 
 
+Event = dg.AssetMaterialization | dg.AssetCheckEvaluation
+
+
 @dataclass(frozen=True)
 class Work:
     kind: str  # "align" or "export"
@@ -31,7 +34,7 @@ class Work:
 class LineageRecorder:
     def __init__(self, instance: dg.DagsterInstance, metrics: Metrics, *, flush_seconds: float, maxsize: int) -> None:
         self.instance, self.metrics, self.flush_seconds = instance, metrics, flush_seconds
-        self._queue: queue.Queue[Work] = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[Work | list[Event]] = queue.Queue(maxsize=maxsize)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lineage-writer", daemon=True)
 
@@ -42,8 +45,9 @@ class LineageRecorder:
         self._stop.set()
         self._thread.join(timeout=30)
 
-    def record(self, work: Work) -> None:
-        """Never blocks or fails the caller: a full queue drops the record and counts it."""
+    def record(self, work: Work | list[Event]) -> None:
+        """Never blocks or fails the caller: a full queue drops the record and counts it. Besides the API's
+        own work, events to report as they are (a read-through write-back of a raw partition)."""
         try:
             self._queue.put_nowait(work)
         except queue.Full:
@@ -56,12 +60,17 @@ class LineageRecorder:
 
     def flush(self) -> None:
         batch: list[Work] = []
+        given: list[Event] = []
         while True:
             try:
-                batch.append(self._queue.get_nowait())
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
-        for event in events(batch):
+            if isinstance(item, Work):
+                batch.append(item)
+            else:
+                given.extend(item)
+        for event in [*given, *events(batch)]:
             try:
                 self.instance.report_runless_asset_event(event)
                 self.metrics.lineage_events.inc()

@@ -15,7 +15,7 @@ from api.lineage import LineageRecorder
 from api.metrics import Metrics
 from api.service import Context
 from api.work import MemoryBudget
-from datahub_assets.window import ReadThrough
+from datahub_assets.window import ReadThrough, stored_events
 from resources.catalog import Catalog, load_catalog
 from resources.registry import EXPORTS, LAKE, make_resources
 from resources.settings import Settings
@@ -37,6 +37,9 @@ async def load_state(
         if instance is None:
             instance = stack.enter_context(dg.DagsterInstance.get())
         lake = getattr(built, LAKE)
+        lineage = LineageRecorder(instance, metrics, flush_seconds=settings.lineage_flush_seconds,
+                                  maxsize=settings.lineage_queue_size)
+
         def labels(counter: Any, source: str) -> Any:
             return counter.labels(catalog.sources[source].tenant, source)
 
@@ -45,12 +48,12 @@ async def load_state(
                               on_fetch=lambda source: labels(metrics.read_through, source).inc(),
                               on_error=lambda source: labels(metrics.source_errors, source).inc(),
                               on_busy=lambda source: labels(metrics.source_busy, source).inc(),
+                              on_stored=lambda series, fetched, uri: lineage.record(
+                                  stored_events(series, fetched, uri)),
                               on_lake_read=lambda source, n: labels(metrics.lake_hits, source).inc(n))
         # Blocking request work runs in AnyIO's thread pool; slow sources are bounded by their queues, so
         # a pool of this size leaves room for every other source and tenant.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-        lineage = LineageRecorder(instance, metrics, flush_seconds=settings.lineage_flush_seconds,
-                                  maxsize=settings.lineage_queue_size)
         lineage.start()
         stack.callback(lineage.stop)
         context = Context(catalog=catalog, lake=lake, through=through, settings=settings, metrics=metrics,

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from datahub_assets.fetch import max_gap
 from resources.catalog import SeriesConfig
 
 DUPLICATES = "no_duplicate_timestamps"
@@ -38,10 +39,6 @@ def check_specs(asset_key: dg.AssetKey, series: SeriesConfig) -> list[dg.AssetCh
             description=f"Newest reading of the open partition at most {series.checks.freshness} old.",
         ))
     return specs
-
-
-def max_gap(series: SeriesConfig) -> timedelta | None:
-    return series.checks.max_gap or series.cadence
 
 
 def check_results(
@@ -85,3 +82,23 @@ def _freshness(limit: timedelta, last: datetime | None, open_partition: bool, no
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"age_seconds": age if age is not None else -1.0, "limit_seconds": limit.total_seconds()},
     )
+
+
+def passes_blocking(series: SeriesConfig, fetched: Any) -> bool:
+    """Whether a fetched day passes the checks that block it from flowing downstream (the value range)."""
+    has_range = series.checks.min is not None or series.checks.max is not None
+    return not has_range or fetched.counts["out_of_range"] == 0
+
+
+def runless_events(key: dg.AssetKey, series: SeriesConfig, fetched: Any, metadata: dict[str, Any]
+                   ) -> list[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    """A day stored outside a run (the API's read-through), as the raw asset would have recorded it: its
+    materialization and the evaluations of its checks."""
+    partition = fetched.day.isoformat()
+    events: list[dg.AssetMaterialization | dg.AssetCheckEvaluation] = [
+        dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)]
+    for result in check_results(series, fetched.counts, open_partition=fetched.open, now=fetched.now):
+        events.append(dg.AssetCheckEvaluation(
+            asset_key=key, check_name=result.check_name or "", passed=result.passed,
+            metadata=result.metadata, severity=result.severity, partition=partition))
+    return events

@@ -73,7 +73,9 @@ BAR_FROM = 4  # partitions: from this many on, a terminal also shows a progress 
               help="Asset selection, e.g. '*', 'key:raw/*', 'group:grids'.")
 @click.option("--partition", "partitions", required=True,
               help="A day, DAY..DAY inclusive, or 'all' (every partition of the catalog).")
-def materialize(selection: str, partitions: str) -> None:
+@click.option("--parallel", default=1, show_default=True, type=click.IntRange(1, 32),
+              help="Runs at once; above 1 each run uses Dagster's multiprocess executor.")
+def materialize(selection: str, partitions: str, parallel: int) -> None:
     """Materialize assets for daily partitions, one run per day, recorded in the instance.
 
     Prints one line per partition (its status, steps, time and run id; failing steps below it)."""
@@ -94,7 +96,7 @@ def materialize(selection: str, partitions: str) -> None:
             click.echo(("\r\033[K" if bar else "") + text)
             progress.update(1)
 
-        failed = materialize_partitions(selection, days, echo=line)
+        failed = materialize_partitions(selection, days, echo=line, parallel=parallel)
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(days)} partitions failed: {', '.join(failed)}")
     click.echo(f"{len(days)} partition(s) materialized")

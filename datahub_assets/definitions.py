@@ -15,6 +15,7 @@ from datahub_assets.factories import (
     grid_key,
     raw_key,
 )
+from datahub_assets.materialize import ALL_ASSETS_JOB
 from datahub_assets.partitions import daily_partitions
 from datahub_assets.schedules import build_close_day_schedule, build_refresh_schedule
 from resources import keys
@@ -72,7 +73,7 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
     assets += [build_export_asset(catalog, e, partitions) for e in catalog.exports]
     ondemand = ondemand_specs(catalog)
 
-    everything = dg.define_asset_job("materialize_all", selection=dg.AssetSelection.assets(*assets))
+    everything = dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.assets(*assets))
     jobs = [everything]
     schedules = [build_close_day_schedule(everything, catalog.partitions.end)]
     sensors = [build_run_failure_sensor(), build_dead_runs_sensor()]

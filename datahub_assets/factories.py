@@ -1,7 +1,8 @@
 """Assets built from the catalog: raw series -> aligned grids -> exports, all daily partitioned."""
 
 
-from datetime import UTC, datetime, timedelta
+import math
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -9,12 +10,12 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from datahub_assets import checks
-from datahub_assets.engine.align import DEFAULT, Tolerance, align, carry_in
-from datahub_assets.engine.quality import quality
-from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, EXPORT_TS, TS, clean, handed_out
+from datahub_assets.engine.align import DEFAULT, Tolerance, align, carry_in, carry_out
+from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, EXPORT_TS, TS, handed_out
+from datahub_assets.fetch import FetchedDay, fetch_day, raw_dataset, store_day
 from datahub_assets.metadata import frame_metadata
-from datahub_assets.partitions import day_window, is_open, partition_day
-from datahub_assets.window import raw_dataset, read_many, series_ref
+from datahub_assets.partitions import day_window, partition_day
+from datahub_assets.window import read_many
 from resources import keys
 from resources.catalog import Catalog, ExportConfig, GridConfig, SeriesConfig
 from resources.lake import ParquetLake
@@ -43,10 +44,12 @@ def source_pool(source: str) -> str:
     return f"source_{source}"
 
 
+REFRESH_TAG = "datahub/refresh"  # "incremental" on the schedule's refreshes of today's partition
+
+
 def build_raw_asset(catalog: Catalog, series: SeriesConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = raw_key(series)
     source_config = catalog.sources[series.source]
-    ref = series_ref(series)
 
     @dg.asset(
         key=key,
@@ -63,34 +66,53 @@ def build_raw_asset(catalog: Catalog, series: SeriesConfig, partitions: dg.Parti
     )
     def _raw(context: AssetExecutionContext) -> dg.MaterializeResult:
         day = partition_day(context.partition_key)
-        start, end = day_window(day)
-        now = datetime.now(UTC)
+        lake: ParquetLake = getattr(context.resources, LAKE)
         source: Source = getattr(context.resources, source_key(series.source))
+        incremental = context.run.tags.get(REFRESH_TAG) == "incremental"
         try:
-            fetched = source.read(ref, start=start, end=end)
+            fetched = fetch_day(lake, catalog, series, source, day, incremental=incremental)
         except SourceError as exc:
             if exc.retryable:
                 raise
             raise dg.Failure(description=str(exc), allow_retries=False) from None
-        counts = quality(
-            fetched.lazy(), start=start, end=end, max_gap=checks.max_gap(series),
-            minimum=series.checks.min, maximum=series.checks.max, closed=not is_open(day, now),
-        ).collect().row(0, named=True)
-        frame = clean(fetched.lazy()).collect()
-        lake: ParquetLake = getattr(context.resources, LAKE)
-        lake.write(raw_dataset(lake, catalog, series), day, frame)
+        store_day(lake, raw_dataset(lake, catalog, series), fetched)
         return dg.MaterializeResult(
-            metadata={**frame_metadata(frame, TS), "fetched_rows": counts["rows"], "dropped_nulls": counts["nulls"]},
-            check_results=checks.check_results(series, counts, open_partition=is_open(day, now), now=now),
+            metadata={**frame_metadata(fetched.frame, TS), **fetch_metadata(fetched)},
+            check_results=checks.check_results(series, fetched.counts, open_partition=fetched.open, now=fetched.now),
         )
 
     return _raw
 
 
+def fetch_metadata(fetched: FetchedDay) -> dict[str, Any]:
+    return {"fetched_rows": fetched.fetched.height, "dropped_nulls": fetched.counts["nulls"],
+            "fetched_from": dg.MetadataValue.timestamp(fetched.since)}
+
+
 def grid_tolerance(grid: GridConfig) -> Tolerance:
-    if grid.tolerance is None:
-        return DEFAULT
-    return None if grid.tolerance == "none" else grid.tolerance
+    return DEFAULT if grid.tolerance is None else grid.tolerance
+
+
+def grid_reach(grid: GridConfig) -> tuple[timedelta, timedelta]:
+    """How far before and after a partition the grid reads raw readings (carry-in; the next reading of a
+    linear fill)."""
+    if grid.method != "locf":
+        return timedelta(0), timedelta(0)
+    before = carry_in(grid_tolerance(grid), grid.resolution, fill=grid.fill, max_gap=grid.max_gap)
+    after = carry_out(grid.fill, grid.max_gap)
+    assert before is not None and after is not None  # bounded by the catalog (MAX_REACH_DAYS)
+    return before, after
+
+
+def reach_days(grid: GridConfig) -> tuple[int, int]:
+    before, after = grid_reach(grid)
+    return math.ceil(before / timedelta(days=1)), math.ceil(after / timedelta(days=1))
+
+
+class GridConfigRun(dg.Config):
+    """Run config of a grid partition: `as_of` (ISO-8601 UTC) aligns what the platform knew then."""
+
+    as_of: str | None = None
 
 
 def build_grid_asset(catalog: Catalog, grid: GridConfig, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -98,32 +120,77 @@ def build_grid_asset(catalog: Catalog, grid: GridConfig, partitions: dg.Partitio
     members = [by_id[sid] for sid in grid.series]
     tenant = catalog.tenant_of(members[0])
     tolerance = grid_tolerance(grid)
+    before, after = reach_days(grid)
+    # Every raw day a partition reads is declared, so Dagster shows grid D stale when raw D-1 changes and plans
+    # backfills in that order.
+    mapping = dg.TimeWindowPartitionMapping(start_offset=-before, end_offset=after)
+    sources = {s.source for s in members}
 
     @dg.asset(
         key=grid_key(grid),
-        deps=[raw_key(s) for s in members],
+        deps=[dg.AssetDep(raw_key(s), partition_mapping=mapping) for s in members],
         partitions_def=partitions,
-        required_resource_keys={LAKE},
+        required_resource_keys={LAKE, *(source_key(name) for name in sources)},
         group_name="grids",
         kinds={"polars", "parquet"},
-        description=f"{len(members)} series on a {grid.resolution} grid ({grid.method}).",
+        description=f"{len(members)} series on a {grid.resolution} grid ({grid.method}"
+                    f"{', linear fill' if grid.fill == 'linear' else ''}).",
         metadata={"series": ", ".join(grid.series), "method": grid.method, "resolution": str(grid.resolution),
-                  "tenant": tenant},
+                  "tenant": tenant, "reads_days_before": before, "reads_days_after": after},
     )
-    def _grid(context: AssetExecutionContext) -> dg.MaterializeResult:
+    def _grid(context: AssetExecutionContext, config: GridConfigRun) -> dg.MaterializeResult:
         day = partition_day(context.partition_key)
         start, end = day_window(day)
         lake: ParquetLake = getattr(context.resources, LAKE)
-        carry = carry_in(tolerance, grid.resolution) if grid.method == "locf" else timedelta(0)
-        frames = read_many(lake, catalog, members, start=start, end=end, carry=carry)
+        as_of = parse_as_of(config.as_of) if config.as_of else None
+        if as_of is None:
+            fetched = ensure_days(context, lake, catalog, members, day, before, after)
+            if fetched:
+                context.log.info(f"fetched {len(fetched)} raw day(s) the grid reads that were not stored: "
+                                 + ", ".join(fetched))
+        carry, ahead = grid_reach(grid)
+        frames = read_many(lake, catalog, members, start=start, end=end, carry=carry, carry_out=ahead, as_of=as_of)
         aligned = align(
             frames, [s.slug for s in members], start=start, end=end, resolution=grid.resolution,
-            method=grid.method, tolerance=tolerance,
+            method=grid.method, tolerance=tolerance, fill=grid.fill, max_gap=grid.max_gap,
+            quality=grid.method == "locf",
         ).collect()
         lake.write(lake.dataset(tenant, "grid", grid.id), day, aligned)
-        return dg.MaterializeResult(metadata=frame_metadata(aligned, TS))
+        meta = frame_metadata(aligned, TS)
+        if as_of is not None:
+            meta["as_of"] = dg.MetadataValue.timestamp(as_of)
+        return dg.MaterializeResult(metadata=meta)
 
     return _grid
+
+
+def parse_as_of(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def ensure_days(context: AssetExecutionContext, lake: ParquetLake, catalog: Catalog, members: list[SeriesConfig],
+                day: date, before: int, after: int) -> list[str]:
+    """Fetch the raw days a grid partition reads that are not stored, through the one fetch path, and record
+    each as a materialization of its raw partition: the grid never depends on what ran first."""
+    today = datetime.now(UTC).date()
+    done = []
+    for series in members:
+        dataset = raw_dataset(lake, catalog, series)
+        for offset in range(-before, after + 1):
+            other = day + timedelta(days=offset)
+            if not catalog.partitions.holds(other, today) or lake.exists(dataset, other):
+                continue
+            source: Source = getattr(context.resources, source_key(series.source))
+            fetched = fetch_day(lake, catalog, series, source, other)
+            uri = store_day(lake, dataset, fetched)
+            for event in checks.runless_events(raw_key(series), series, fetched, {
+                    **frame_metadata(fetched.frame, TS), **fetch_metadata(fetched),
+                    "materialized_by": f"grid {context.asset_key.to_user_string()} (run {context.run_id})",
+                    "uri": dg.MetadataValue.path(uri)}):
+                context.instance.report_runless_asset_event(event)
+            done.append(f"{series.id} {other.isoformat()}")
+    return done
 
 
 def export_frame(grid_frame: pl.DataFrame, members: list[SeriesConfig]) -> pl.DataFrame:

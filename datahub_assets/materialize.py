@@ -11,8 +11,11 @@ import dagster as dg
 
 from resources.runs import owner_tags
 
-# In-process runs log to the console at WARNING: each partition is reported in one line instead.
-QUIET: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+ALL_ASSETS_JOB = "materialize_all"  # defined in definitions.py: every materializable asset
+
+# Runs log nothing to the console: each partition is reported in one line, its failures below it (the full
+# event log stays in the instance and the Dagster UI).
+QUIET: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,11 @@ def resolve_selection(defs: dg.Definitions, selection: str) -> list[dg.AssetKey]
         return sorted(dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph()))
 
 
+def asset_job() -> dg.JobDefinition:
+    """The definitions' asset job, built from the environment: what a parallel run's step processes load."""
+    return _defs().resolve_job_def(ALL_ASSETS_JOB)
+
+
 def materialize_partitions(
     selection: str,
     partition_keys: Sequence[str],
@@ -44,13 +52,15 @@ def materialize_partitions(
     instance: dg.DagsterInstance | None = None,
     echo: Callable[[str], None] = print,
     on_run: Callable[[PartitionRun], None] | None = None,
+    parallel: int = 1,
 ) -> list[str]:
-    """One run per partition, in the given order; `echo` gets one line per partition (`on_run` the
-    record). Returns the failed keys."""
-    if defs is None:
-        from datahub_assets.definitions import defs as load_defs
-
-        defs = load_defs()
+    """One run per partition; `echo` gets one line per partition (`on_run` the record). Returns the failed
+    keys. `parallel=1` runs them in this process, one after the other, in the given order; more runs that many
+    at once, each with Dagster's multiprocess executor (steps in processes of their own, definitions
+    loaded from the environment, a persistent instance needed)."""
+    if parallel > 1:
+        return _in_parallel(selection, partition_keys, parallel, instance, echo, on_run)
+    defs = defs or _defs()
     job = defs.resolve_implicit_global_asset_job_def()
     keys = resolve_selection(defs, selection)
     owned = instance is None
@@ -78,10 +88,51 @@ def materialize_partitions(
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    return _failures_of(result.all_events)
+
+
+def _failures_of(events: Sequence[dg.DagsterEvent]) -> list[str]:
     out = []
-    for event in result.all_events:
+    for event in events:
         if event.is_step_failure and event.step_key:
             error = event.step_failure_data.error
-            message = (error.message if error else "failed").strip().splitlines()
-            out.append(f"{event.step_key}: {message[0] if message else 'failed'}")
+            lines = (error.message if error else "failed").strip().splitlines()
+            first = lines[0] if lines else "failed"
+            head, sep, rest = first.partition(": ")
+            out.append(f"{event.step_key}: {rest if sep and '.' in head and ' ' not in head else first}")
     return out
+
+
+def _in_parallel(selection: str, partition_keys: Sequence[str], workers: int, instance: dg.DagsterInstance | None,
+                 echo: Callable[[str], None], on_run: Callable[[PartitionRun], None] | None) -> list[str]:
+    """Each partition's run in a worker process of its own (one Dagster instance per process, as Dagster
+    expects); its steps in processes of their own (the multiprocess executor)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    del instance  # every worker opens the instance of DAGSTER_HOME itself
+    keys = [k.to_user_string() for k in resolve_selection(_defs(), selection)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = list(pool.map(_run_one, [keys] * len(partition_keys), partition_keys))
+    for run in runs:
+        echo(run.line())
+        if on_run:
+            on_run(run)
+    return [run.key for run in runs if not run.success]
+
+
+def _run_one(keys: list[str], partition: str) -> PartitionRun:
+    began = time.monotonic()
+    selection = [dg.AssetKey.from_user_string(k) for k in keys]
+    with dg.DagsterInstance.get() as instance, dg.execute_job(
+            dg.reconstructable(asset_job), instance=instance, tags={**owner_tags(), "dagster/partition": partition},
+            asset_selection=selection, run_config=QUIET, raise_on_error=False) as result:
+        events = result.all_events
+        return PartitionRun(partition, result.run_id, result.success, time.monotonic() - began,
+                            len({e.step_key for e in events if e.is_step_start}), tuple(_failures_of(events)))
+
+
+def _defs() -> dg.Definitions:
+    from datahub_assets.definitions import defs as load_defs
+
+    return load_defs()

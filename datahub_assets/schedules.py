@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from datahub_assets.factories import REFRESH_TAG
+
 CLOSE_DAY_CRON = "15 0 * * *"
 
 
@@ -47,7 +49,9 @@ def build_refresh_schedule(
         if last_day is not None and at.astimezone(UTC).date() > last_day:
             yield dg.SkipReason(f"the catalog's partitions end on {last_day.isoformat()}")
             return
-        yield dg.RunRequest(run_key=f"{source}:{at.isoformat()}", partition_key=_partition_key(at))
+        # Incremental: each raw series asks its source only from its last stored reading (minus an overlap).
+        yield dg.RunRequest(run_key=f"{source}:{at.isoformat()}", partition_key=_partition_key(at),
+                            tags={REFRESH_TAG: "incremental"})
 
     return _refresh
 

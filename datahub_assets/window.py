@@ -17,13 +17,17 @@ from typing import Any
 
 import polars as pl
 
+from datahub_assets.checks import passes_blocking, runless_events
 from datahub_assets.engine.grid import as_utc
+from datahub_assets.engine.revisions import as_of as versions_at
 from datahub_assets.engine.schema import SERIES_SCHEMA, TS, clean
+from datahub_assets.fetch import FetchedDay, fetch_day, raw_dataset, store_day
 from resources import deadline
 from resources.catalog import Catalog, SeriesConfig
-from resources.lake import ParquetLake
+from resources.keys import raw_path
+from resources.lake import HISTORY_FILE, ParquetLake
 from resources.registry import source_key
-from resources.sources.base import SeriesRef, Source, SourceBusy, SourceError, SourceTimeout
+from resources.sources.base import Source, SourceBusy, SourceError, SourceTimeout
 
 DEFAULT_MAX_DAYS = 31
 DEFAULT_MAX_WAITING = 8
@@ -39,16 +43,8 @@ class TooManyMissingDays(Exception):
         super().__init__(f"{count} days are not materialized (read-through fetches at most {limit})")
 
 
-def raw_dataset(lake: ParquetLake, catalog: Catalog, series: SeriesConfig) -> str:
-    return lake.dataset(catalog.tenant_of(series), "raw", series.source, series.slug)
-
-
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def series_ref(series: SeriesConfig) -> SeriesRef:
-    return SeriesRef(entity=series.entity, attribute=series.attribute, column=series.selector)
 
 
 class ReadThrough:
@@ -71,11 +67,13 @@ class ReadThrough:
         on_fetch: Callable[[str], None] | None = None,
         on_error: Callable[[str], None] | None = None,
         on_busy: Callable[[str], None] | None = None,
+        on_stored: Callable[[SeriesConfig, FetchedDay, str], None] | None = None,
         on_lake_read: Callable[[str, int], None] | None = None,
     ) -> None:
         self.lake, self.catalog, self.resources = lake, catalog, resources
         self.max_days, self.max_waiting, self.clock = max_days, max_waiting, clock
         self.on_fetch, self.on_error, self.on_busy, self.on_lake_read = on_fetch, on_error, on_busy, on_lake_read
+        self.on_stored = on_stored  # records a write-back in the instance; without it nothing is written back
         self._guard = threading.Lock()
         self._inflight: dict[tuple[str, ...], Future[pl.DataFrame]] = {}
         self._source_locks: dict[str, threading.Lock] = {}
@@ -137,7 +135,6 @@ class ReadThrough:
     ) -> pl.DataFrame:
         with self._guard:
             lock = self._source_locks.setdefault(series.source, threading.Lock())
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         _acquire(lock, series.source)
         try:
             dataset = raw_dataset(self.lake, self.catalog, series)
@@ -146,20 +143,34 @@ class ReadThrough:
             if self.on_fetch:
                 self.on_fetch(series.source)
             try:
-                fetched = source.read(series_ref(series), start=start, end=start + timedelta(days=1),
-                                      forwarded=forwarded)
+                fetched = fetch_day(self.lake, self.catalog, series, source, day, now=self.clock(),
+                                    forwarded=forwarded)
             except deadline.DeadlineExceeded as exc:  # a source that sleeps through the request's deadline
                 raise SourceTimeout(f"source {series.source!r}: {exc}", cancelled=exc.cancelled) from None
             except SourceError:
                 if self.on_error:
                     self.on_error(series.source)
                 raise
-            frame = clean(fetched.lazy()).collect()
-            if write_back and day < self.clock().astimezone(UTC).date():
-                self.lake.write(dataset, day, frame)
+            # Written back only as the raw asset would write it: a whole closed day, not read with the caller's
+            # credentials, passing the blocking checks; then recorded as that raw partition's materialization.
+            if write_back and not fetched.open and self.on_stored is not None and passes_blocking(series, fetched):
+                uri = store_day(self.lake, dataset, fetched)
+                self.on_stored(series, fetched, uri)
         finally:
             lock.release()
-        return frame
+        return fetched.frame
+
+
+def stored_events(series: SeriesConfig, fetched: FetchedDay, uri: str) -> list[Any]:
+    """What a read-through write-back records in the instance: the raw partition's materialization, marked as
+    the API's, with the evaluations of its checks, exactly as the raw asset would record them."""
+    import dagster as dg
+
+    from datahub_assets.metadata import frame_metadata
+
+    metadata = {**frame_metadata(fetched.frame, TS), "fetched_rows": fetched.fetched.height,
+                "materialized_by": "api read-through", "uri": dg.MetadataValue.path(uri)}
+    return runless_events(dg.AssetKey(list(raw_path(series))), series, fetched, metadata)
 
 
 _SLICE = 0.2  # seconds between looks at the deadline while waiting
@@ -208,18 +219,24 @@ def read_many(
     start: datetime,
     end: datetime,
     carry: timedelta | None,
+    carry_out: timedelta = timedelta(0),
     through: ReadThrough | None = None,
     forwarded: Mapping[str, str] | None = None,
+    as_of: datetime | None = None,
 ) -> list[pl.LazyFrame]:
-    """Each series' stored readings in [start - carry, end), clean; `carry=None` reaches back to the last
-    stored reading however old. Without `through` an unmaterialized day reads as empty; with it, missing
-    days up to today are fetched (at most `through.max_days` per call, else TooManyMissingDays)."""
+    """Each series' stored readings in [start - carry, end + carry_out), clean; `carry=None` reaches back to
+    the last stored reading however old. Without `through` an unmaterialized day reads as empty; with it,
+    missing days up to today are fetched (at most `through.max_days` per call, else TooManyMissingDays).
+    With `as_of`, the readings known at that instant, from the partitions' revision history (nothing is
+    fetched: a day never stored was not known)."""
     start, end = as_utc(start), as_utc(end)
+    upper = end + carry_out
+    through = None if as_of is not None else through
     plans = []
     missing: dict[str, list[date]] = {}
     for s in series:
         dataset = raw_dataset(lake, catalog, s)
-        days, lower = needed_days(lake, dataset, start=start, end=end, carry=carry)
+        days, lower = needed_days(lake, dataset, start=start, end=upper, carry=carry)
         stored = lake.existing(dataset, days)  # one check per needed day, never a listing of all days
         absent = []
         if through is not None:
@@ -235,10 +252,10 @@ def read_many(
     frames = []
     for s, dataset, stored, absent, lower in plans:
         fetched = [through.fetch(s, d, forwarded).lazy() for d in absent] if through is not None else []
-        scanned = lake.scan_existing(dataset, stored)
+        scanned = lake.scan_existing(dataset, stored) if as_of is None else known_at(lake, dataset, stored, as_of)
         if through is not None and through.on_lake_read and stored:
             through.on_lake_read(s.source, len(stored))
-        window = pl.col(TS) < end
+        window = pl.col(TS) < upper
         if lower is not None:
             window = window & (pl.col(TS) >= lower)
         if scanned is not None and not fetched:
@@ -251,3 +268,18 @@ def read_many(
             frames.append(pl.LazyFrame(schema=SERIES_SCHEMA))
     return frames
 
+
+def known_at(lake: ParquetLake, dataset: str, days: Sequence[date], at: datetime) -> pl.LazyFrame | None:
+    """The stored days' readings as known at `at`: from each day's revision history; a day stored before
+    histories were kept counts as learned when its file was written."""
+    parts = []
+    for day in days:
+        history = lake.read_file(dataset, day, HISTORY_FILE)
+        if history is None:
+            written = lake.modified(dataset, day)
+            if written is None or written > at:
+                continue
+            parts.append(lake.read(dataset, day).lazy())
+        else:
+            parts.append(versions_at(history.lazy(), at))
+    return pl.concat(parts) if parts else None

@@ -156,13 +156,32 @@ class GridConfig(_Model):
     series: list[str] = Field(min_length=1)
     resolution: Duration
     method: Literal["locf", "mean", "min", "max", "sum", "first", "last", "count"] = "locf"
-    tolerance: Duration | Literal["none"] | None = None
+    tolerance: Duration | None = None
+    fill: Literal["locf", "linear"] = "locf"
+    max_gap: Duration | None = None
 
     @model_validator(mode="after")
-    def _tolerance_for_locf(self) -> GridConfig:
+    def _options_fit_the_method(self) -> GridConfig:
         if self.tolerance is not None and self.method != "locf":
             raise ValueError(f"'tolerance' applies to method 'locf' only, not {self.method!r}")
+        if self.fill == "linear" and self.method != "locf":
+            raise ValueError(f"'fill: linear' fills a locf grid, not method {self.method!r}")
+        if self.fill == "linear" and self.tolerance is not None:
+            raise ValueError("'tolerance' applies to 'fill: locf'; linear filling is bounded by 'max_gap'")
+        if self.max_gap is not None and self.fill != "linear":
+            raise ValueError("'max_gap' bounds 'fill: linear' only")
+        if self.fill == "linear" and self.max_gap is None:
+            raise ValueError("'fill: linear' needs 'max_gap' (the longest gap filled, a duration)")
+        for key in ("tolerance", "max_gap"):
+            value = getattr(self, key)
+            if value is not None and value > timedelta(days=MAX_REACH_DAYS):
+                raise ValueError(f"'{key}' reaches across at most {MAX_REACH_DAYS} days")
         return self
+
+
+# A grid partition reads the raw days its tolerance (or max_gap) reaches and declares them as dependencies, so
+# its result never depends on the order partitions ran in: the reach is bounded (no `tolerance: none`).
+MAX_REACH_DAYS = 7
 
 
 class ExportConfig(_Model):

@@ -11,7 +11,7 @@ import os
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import polars as pl
 from pydantic import PrivateAttr
 
 DATA_FILE = "data.parquet"
+HISTORY_FILE = "history.parquet"  # every version of the partition's readings; not matched by `**/data.parquet`
 _DAY_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _PART = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -54,10 +55,10 @@ class ParquetLake(dg.ConfigurableResource):
         return f"{dataset}/date={day.isoformat()}/{file}"
 
     # -- writes -------------------------------------------------------------------------------------
-    def write(self, dataset: str, day: date, frame: pl.DataFrame) -> str:
+    def write(self, dataset: str, day: date, frame: pl.DataFrame, file: str = DATA_FILE) -> str:
         buffer = io.BytesIO()
         frame.write_parquet(buffer, compression="zstd", statistics=True)
-        return self.write_bytes(self.partition(dataset, day), buffer.getvalue())
+        return self.write_bytes(self.partition(dataset, day, file), buffer.getvalue())
 
     def write_bytes(self, uri: str, data: bytes) -> str:
         """Replace the object at `uri` whole: readers see the old bytes or the new, never a mix."""
@@ -97,8 +98,8 @@ class ParquetLake(dg.ConfigurableResource):
             names = [p.name for p in root.iterdir() if (p / DATA_FILE).is_file()] if root.is_dir() else []
         return sorted(date.fromisoformat(m.group(1)) for n in names if (m := _DAY_DIR.match(n)))
 
-    def exists(self, dataset: str, day: date) -> bool:
-        uri = self.partition(dataset, day)
+    def exists(self, dataset: str, day: date, file: str = DATA_FILE) -> bool:
+        uri = self.partition(dataset, day, file)
         if self.is_s3:
             bucket, key = _split_s3(uri)
             # The exact key sorts first among keys it prefixes; `data.parquet.partial` alone is no partition.
@@ -114,12 +115,32 @@ class ParquetLake(dg.ConfigurableResource):
         """The given days' partitions as one lazy frame (None when none of them exists)."""
         return self.scan_existing(dataset, self.existing(dataset, days))
 
-    def scan_existing(self, dataset: str, days: Sequence[date]) -> pl.LazyFrame | None:
+    def scan_existing(self, dataset: str, days: Sequence[date], file: str = DATA_FILE) -> pl.LazyFrame | None:
         """`scan` for days already known to have a partition (no second check per day)."""
         if not days:
             return None
-        uris = [self.partition(dataset, d) for d in days]
+        uris = [self.partition(dataset, d, file) for d in days]
         return pl.scan_parquet(uris, storage_options=self.storage_options(), hive_partitioning=False)
+
+    def read_file(self, dataset: str, day: date, file: str) -> pl.DataFrame | None:
+        """One file of a partition (e.g. its history), or None when there is none."""
+        if not self.exists(dataset, day, file):
+            return None
+        frame = self.scan_existing(dataset, [day], file)
+        return None if frame is None else frame.collect()
+
+    def modified(self, dataset: str, day: date) -> datetime | None:
+        """When the partition's data file was last written (None when there is none)."""
+        uri = self.partition(dataset, day)
+        if self.is_s3:
+            bucket, key = _split_s3(uri)
+            try:
+                stamp = self._client().head_object(Bucket=bucket, Key=key)["LastModified"]
+            except Exception:  # absent (404) or unreadable
+                return None
+            return stamp.astimezone(UTC) if isinstance(stamp, datetime) else None
+        path = Path(uri)
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC) if path.is_file() else None
 
     def read(self, dataset: str, day: date) -> pl.DataFrame:
         frame = self.scan(dataset, [day])

@@ -14,7 +14,7 @@ from typing import Final, Literal, get_args
 
 import polars as pl
 
-from datahub_assets.engine.schema import TS, VALUE
+from datahub_assets.engine.schema import QUALITY_SUFFIX, TS, VALUE
 
 Fill = Literal["locf", "linear"]
 FILLS: Final = frozenset(get_args(Fill))
@@ -24,7 +24,6 @@ CARRIED: Final = 1
 INTERPOLATED: Final = 2
 MISSING: Final = 3
 QUALITY_DTYPE: Final = pl.UInt8
-QUALITY_SUFFIX: Final = "__quality"
 
 _AT = "__at"  # the stamp of the reading before (or at) the cell
 _NEXT_AT = "__next_at"  # the stamp of the reading after (or at) the cell

@@ -13,15 +13,22 @@ SERIES_SCHEMA = pl.Schema([(TS, TS_DTYPE), (VALUE, pl.Float64())])
 
 
 EXPORT_TS = "timestamp"
+QUALITY_SUFFIX = "__quality"  # the quality column beside a value column (DESIGN 9b)
 CSV_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
 def handed_out(grid: pl.LazyFrame | pl.DataFrame, columns: Sequence[tuple[str, str]]) -> pl.LazyFrame:
     """A grid as exports hand it out: `timestamp`, then each (grid column, series id) as a Float64 column
-    named by the series id. Used by the export assets and the API alike."""
-    return grid.lazy().select(
-        pl.col(TS).alias(EXPORT_TS), *[pl.col(column).cast(pl.Float64).alias(sid) for column, sid in columns]
-    )
+    named by the series id, followed by its quality column `<id>__quality` where the grid has one. Used by the
+    export assets and the API alike."""
+    grid = grid.lazy()
+    present = set(grid.collect_schema().names())
+    exprs = [pl.col(TS).alias(EXPORT_TS)]
+    for column, sid in columns:
+        exprs.append(pl.col(column).cast(pl.Float64).alias(sid))
+        if column + QUALITY_SUFFIX in present:
+            exprs.append(pl.col(column + QUALITY_SUFFIX).alias(sid + QUALITY_SUFFIX))
+    return grid.select(exprs)
 
 
 def check_series(lf: pl.LazyFrame) -> None:
