@@ -104,7 +104,7 @@ class PostgresSource(Source):
             raise EntryError("forward_headers", "a postgres source sends no headers")
         table, query = values.get("table"), values.get("query")
         if (table is None) == (query is None):
-            raise EntryError("table" if table is not None else "", "give exactly one of 'table' or 'query'")
+            raise EntryError("query" if table is not None else "", "give exactly one of 'table' or 'query'")
         if values.get("layout", "long") not in LAYOUTS:
             raise EntryError("layout", f"must be one of {', '.join(LAYOUTS)}")
         if isinstance(table, str):
@@ -569,13 +569,15 @@ _CONNECT_FAILURES = [  # (what the driver's message holds, what we say, retryabl
     ("password authentication failed", "authentication failed", False),
     ("authentication failed", "authentication failed", False),
     ("no pg_hba.conf entry", "the server does not admit this client", False),
-    ("role \"", "authentication failed (unknown role)", False),
+    ("role \"", "authentication failed", False),
     ("database \"", "the database does not exist", False),
     ("the database system is starting up", "the server is starting up", True),
     ("the database system is shutting down", "the server is shutting down", True),
     ("too many", "the server has too many connections", True),
-    ("ssl", "the SSL negotiation failed", False),
+    ("invalid response to ssl", "the SSL negotiation failed", False),
     ("invalid", "the dsn is not a valid libpq URL", False),
+    ("missing \"=\"", "the dsn is not a valid libpq URL", False),
+    ("ssl", "the SSL negotiation failed", False),
 ]
 
 
