@@ -9,13 +9,15 @@ from resources.sources.base import Source, contract_problem
 from resources.sources.demo import DemoSource
 from resources.sources.file import FileSource
 from resources.sources.http import HttpSource
+from resources.sources.ngsi_ld import NgsiLdSource
 
 KINDS: dict[str, type[Source]] = {
     "file": FileSource,
     "demo": DemoSource,
     "http": HttpSource,
+    "ngsi_ld": NgsiLdSource,
 }
-PLANNED = ("postgres", "ngsi_ld")  # accepted names whose readers are not part of this build
+PLANNED = ("postgres",)  # accepted names whose readers are not part of this build
 
 
 class KindError(ValueError):
