@@ -1,7 +1,7 @@
 """`ngsi_ld`: readings from the temporal API of an NGSI-LD broker (ETSI GS CIM 009), and entity discovery.
 
 A series' `entity` is the NGSI-LD entity id, its `column` (default: the attribute) the temporal property. One
-read is one window `[start, end)`:
+read is one window `[start, end)`, the spec's "Retrieve Temporal Evolution of an Entity" (clause 5.7.3):
 
     GET <url>/ngsi-ld/v1/temporal/entities/<entity id>?attrs=<property>&timerel=between
         &timeAt=<start>&endTimeAt=<end>&options=temporalValues
@@ -9,36 +9,39 @@ read is one window `[start, end)`:
 The entity id is percent-encoded as one path segment and every query value as one value, so neither can add a
 segment, a parameter or a host. Headers: `Accept: application/json`, `NGSILD-Tenant` when `ngsild_tenant` is
 set, the JSON-LD `@context` as `Link: <context>; rel="http://www.w3.org/ns/json-ld#context";
-type="application/ld+json"` when `context` is set (GS CIM 009 clause 6.3.5), then the static `headers` and the
-caller's headers `forward_headers` opts in (these win).
+type="application/ld+json"` when `context` is set, then the static `headers` and the caller's headers
+`forward_headers` opts in (these win).
 
-Both temporal representations are read (GS CIM 009 clause 4.5.9 "Temporal Representation of an Entity" and
-4.5.10 "Simplified Temporal Representation"): normalized, where the property is a list of instances
-`{"type": "Property", "value": v, "observedAt": t}` (or one such object), and `options=temporalValues`, where
-it is `{"type": "Property", "values": [[v, t], ...]}` (or a list of those, one per datasetId). The simplified one
-is asked for by default (`temporal_values: false` asks for the normalized one). A value is a JSON number, a
-string holding one, `{"@value": ...}` around one, or null / `"urn:ngsi-ld:null"` (a deleted instance): null.
-A property the entity does not have is no readings, not an error; anything else is an error naming the source
-and the series.
+Both temporal representations are read: the normalized one, where the property is a list of instances
+`{"type": "Property", "value": v, "observedAt": t}` (or one such object), and the simplified one
+(`options=temporalValues`), where it is `{"type": "Property", "values": [[v, t], ...]}` (or a list of those,
+one per datasetId). The simplified one is asked for by default (smaller); `temporal_values: false` asks for
+the normalized one. A value is a JSON number, a string holding one, `{"@value": ...}` around one, or null /
+`"urn:ngsi-ld:null"` (a deleted instance): null. A property the entity does not have is no readings, not an
+error; anything else unexpected is an error naming the source and the series.
 
-Temporal pagination (GS CIM 009 clause 6.3.10, "Content-Range"; as Mintaka and Stellio implement it): a broker
-that holds more instances than it answers at once replies `206 Partial Content` with
-`Content-Range: date-time <range start>-<range end>/<size or *>`, the range end being the last instance it
-returned when paging forwards. The next request asks again from just past the range end (`timeAt` = range end
-+ 1 us, `endTimeAt` unchanged), until a `200` or a range reaching the window's end. Range stamps are read as
-ISO-8601 (with or without offset; naive is UTC) or as HTTP dates. `lastN` is a filter that pages backwards from
-the most recent instance; it is never sent, and never used as a page size. The single-entity temporal
-retrieval takes no page-size parameter in the spec: the broker picks the page size, which 206 announces.
+Temporal pagination (clause 6.3.10, the `Content-Range` header; as FIWARE Mintaka's TemporalApiController and
+Stellio's TemporalApiResponses answer, stellio-context-broker#687): a broker holding more instances than it
+answers at once replies `206 Partial Content` with `Content-Range: date-time <range start>-<range end>/<size
+or *>`, where, paging forwards, the range end is the last instance it returned. The next request asks again
+from just past the range end (`timeAt` = range end + 1 us, `endTimeAt` unchanged), until a `200` or a range
+reaching the window's end, so no instance is asked for twice. Range stamps are read as ISO-8601 (with or
+without offset; naive is UTC) or as HTTP dates (both are sent by brokers in the wild). `lastN` is a filter
+that pages backwards from the most recent instance: it is never sent, and never used as a page size. The
+single-entity temporal retrieval has no page-size parameter in the spec (`limit`/`pageSize` count entities,
+in queries): the broker picks the page size and 206 announces it.
 
-Discovery (`entities()`): with `types` set, `GET <url>/ngsi-ld/v1/entities?type=<t1>,<t2>&limit=<page_size>
-&offset=<n>` (GS CIM 009 clause 5.7.2, pagination 5.5.9), page after page until a short page, at most
-`MAX_ENTITIES`; every attribute that is a `Property` with a numeric value becomes a SeriesRef(entity id,
-attribute, attribute). Cached for `ENTITIES_TTL` seconds; without `types` there is nothing to list (None).
+Discovery (`entities()`): with `types` set, "Query Entities" (clause 5.7.2) with its pagination (clause
+5.5.9): `GET <url>/ngsi-ld/v1/entities?type=<t1>,<t2>&limit=<page_size>&offset=<n>`, page after page until a
+short page, at most `MAX_ENTITIES`; every attribute that is a `Property` holding a number becomes a
+SeriesRef(entity id, attribute, attribute). Cached for `ENTITIES_TTL` seconds; without `types` the source
+cannot tell (None).
 
 Tenant: `ngsild_tenant` (optional) is sent as `NGSILD-Tenant`; unset, no header is sent and the broker's
 default tenant answers. It is deliberately not the DataHub tenant that owns the source (`tenant:`): DataHub's
-tenants are a namespace of their own, the owner is not handed to a kind, and a broker answers a read on a
-tenant it does not know with an error (Orion-LD: "NonExistingTenant", FIWARE/context.Orion-LD#1228).
+tenants are a namespace of their own (`default` is no broker tenant), the owner is not handed to a kind, and a
+broker answers a read on a tenant it does not know with an error (Orion-LD: "NonExistingTenant",
+FIWARE/context.Orion-LD#1228).
 
 Retries with backoff and jitter, `Retry-After`, the rate limit, the same-origin rule, the API request's deadline
 and URL redaction are the shared transport's (`transport.py`). Errors name the source, the series (or entity
