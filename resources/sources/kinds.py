@@ -9,6 +9,7 @@ from resources.sources.base import Source, contract_problem
 from resources.sources.demo import DemoSource
 from resources.sources.file import FileSource
 from resources.sources.http import HttpSource
+from resources.sources.ngsi_ld import NgsiLdSource
 from resources.sources.postgres import PostgresSource
 
 KINDS: dict[str, type[Source]] = {
@@ -16,8 +17,8 @@ KINDS: dict[str, type[Source]] = {
     "demo": DemoSource,
     "http": HttpSource,
     "postgres": PostgresSource,
+    "ngsi_ld": NgsiLdSource,
 }
-PLANNED = ("ngsi_ld",)  # accepted names whose readers are not part of this build
 
 
 class KindError(ValueError):
@@ -28,8 +29,6 @@ def kind_class(kind: str) -> type[Source]:
     """The class of a built-in kind or of a plugin `pkg.module:Class`; KindError says why there is none."""
     if kind in KINDS:
         return KINDS[kind]
-    if kind in PLANNED:
-        raise KindError(f"kind {kind!r} is not available in this build")
     module_name, sep, class_name = kind.partition(":")
     if not sep:
         raise KindError(f"must be one of {', '.join(KINDS)} or 'pkg.module:Class'")
