@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
-Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count"]
+Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count", "minmax"]
+Fill = Literal["locf", "linear"]
 # Accepted instants: a day of margin above datetime.min, so the carry-in before a window start (at most 24 h by
 # default) stays representable; an explicit tolerance reaching further back is refused by the service.
 MIN_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
@@ -84,6 +85,11 @@ class AlignRequest(_Body):
     )
     method: Method = "locf"
     tolerance: str | None = Field(None, description='locf tolerance ("15m"), or "none" for no limit')
+    fill: Fill = Field("locf", description='"locf" (carry within the tolerance) or "linear" (needs max_gap)')
+    max_gap: str | None = Field(None, description='linear fill: the longest gap between readings filled ("2h")')
+    quality: bool = Field(False, description="add a quality code per cell: 0 measured, 1 carried, 2 interpolated, "
+                                             "3 missing")
+    as_of: Instant | None = Field(None, description="answer with what the platform knew at this instant")
 
 
 class ExportRequest(AlignRequest):
@@ -123,6 +129,8 @@ class EntityAttribute(BaseModel):
     unit: str | None = None
     asset: str | None = Field(None, description='the Dagster asset of the series: "raw/<source>/<slug>"')
     cadence: str | None = Field(None, description='the catalog cadence ("10m"), where declared')
+    discovered: bool = Field(False, description="reported by the source, not declared in the catalog: read on "
+                                                "demand, never stored, no asset")
 
 
 class Entity(BaseModel):

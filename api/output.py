@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from api.errors import ApiError
 from api.service import Aligned
 from api.work import guarded
-from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, TS, handed_out
+from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, QUALITY_SUFFIX, TS, handed_out
 
 ARROW = "application/vnd.apache.arrow.stream"
 CSV = "text/csv"
@@ -70,6 +70,8 @@ def arrow_schema(result: Aligned) -> pa.Schema:
         meta = {"entity_id": series.entity, "attribute": series.attribute, "source": series.source,
                 "unit": series.unit or ""}
         fields.append(pa.field(name, pa.float64(), metadata=meta))
+        if result.quality:
+            fields.append(pa.field(name + QUALITY_SUFFIX, pa.uint8()))
     return pa.schema(fields)
 
 
@@ -81,7 +83,10 @@ def arrow_chunks(result: Aligned, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
         for offset in range(0, max(result.frame.height, 1), rows):
             chunk = result.frame.slice(offset, rows)
             arrays = [epoch_seconds(chunk).to_arrow()]
-            arrays += [chunk.get_column(name).cast(pl.Float64).to_arrow() for name in result.columns]
+            for name in result.columns:
+                arrays.append(chunk.get_column(name).cast(pl.Float64).to_arrow())
+                if result.quality:
+                    arrays.append(chunk.get_column(name + QUALITY_SUFFIX).to_arrow())
             writer.write_batch(pa.record_batch(arrays, schema=schema))
             yield _drain(sink)
     yield _drain(sink)  # the end-of-stream marker
@@ -100,9 +105,10 @@ def _drain(sink: io.BytesIO) -> bytes:
 
 def _json_numbers(values: pl.Series) -> str:
     """Comma-separated JSON numbers; a null (or a non-finite value, which JSON cannot carry) as `null`."""
-    text = values.to_frame("v").select(
-        pl.when(pl.col("v").is_finite()).then(pl.col("v").cast(pl.String)).otherwise(pl.lit("null"))
-    ).to_series()
+    value = pl.col("v")
+    shown = value.cast(pl.String).fill_null("null") if values.dtype.is_integer() else \
+        pl.when(value.is_finite()).then(value.cast(pl.String)).otherwise(pl.lit("null"))
+    text = values.to_frame("v").select(shown).to_series()
     return text.str.join(",").item() if len(text) else ""
 
 
@@ -110,10 +116,13 @@ def json_chunks(result: Aligned, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
     """`{"timestamps": [...], "value_0": [...], ..., "columns": [...]}`, one chunk of rows at a time."""
     import json
 
-    names = ["timestamps", *result.columns]
-    for index, name in enumerate(names):
+    arrays = [("timestamps", epoch_seconds(result.frame))]
+    for i, name in enumerate(result.columns):
+        arrays.append((name, result.frame.get_column(name).cast(pl.Float64)))
+        if result.quality:
+            arrays.append((f"quality_{i}", result.frame.get_column(name + QUALITY_SUFFIX)))
+    for index, (name, column) in enumerate(arrays):
         yield (("{" if index == 0 else "],") + json.dumps(name) + ":[").encode()
-        column = epoch_seconds(result.frame) if index == 0 else result.frame.get_column(name).cast(pl.Float64)
         for offset in range(0, len(column), rows):
             yield (("," if offset else "") + _json_numbers(column.slice(offset, rows))).encode()
     columns = [{"name": name, "entity_id": s.entity, "attribute": s.attribute, "source": s.source, "unit": s.unit}

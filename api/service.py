@@ -15,13 +15,14 @@ import polars as pl
 from api.errors import ApiError
 from api.models import MIN_INSTANT, AlignRequest, Method, SeriesSelector
 from api.work import MemoryBudget, released_on_error
-from datahub_assets.engine.align import AGGREGATES, DEFAULT, Resolution, Tolerance, align, carry_in
+from datahub_assets.engine.align import DEFAULT, Resolution, Tolerance, align, carry_in, carry_out
 from datahub_assets.engine.grid import to_us
 from datahub_assets.engine.schema import TS
 from datahub_assets.window import ReadThrough, TooManyMissingDays, read_many
-from resources.catalog import Catalog, SeriesConfig
+from resources.catalog import Catalog, SeriesConfig, slugify
 from resources.durations import parse_duration, quoted
 from resources.lake import ParquetLake
+from resources.registry import source_key
 from resources.settings import Settings
 from resources.sources.base import SourceBusy, SourceError, SourceTimeout
 
@@ -37,6 +38,7 @@ class Aligned:
     start: datetime
     end: datetime
     release: Callable[[], None] = _noop  # gives back the memory reserved for this answer
+    quality: bool = False  # the frame holds `value_i__quality` beside each `value_i`
 
     @property
     def columns(self) -> list[str]:
@@ -47,22 +49,53 @@ def tenant_series(catalog: Catalog, tenant: str) -> list[SeriesConfig]:
     return [s for s in catalog.series if catalog.tenant_of(s) == tenant]
 
 
-def resolve_series(catalog: Catalog, tenant: str, selectors: Sequence[SeriesSelector]) -> list[SeriesConfig]:
-    """Catalog series of this tenant; another tenant's series is a 404 exactly like an unknown one."""
+def resolve_series(catalog: Catalog, tenant: str, selectors: Sequence[SeriesSelector],
+                   discovered: Callable[[], list[SeriesConfig]] | None = None) -> list[SeriesConfig]:
+    """Catalog series of this tenant, then those its sources discover; another tenant's series is a 404
+    exactly like an unknown one."""
     owned = tenant_series(catalog, tenant)
+    found: list[SeriesConfig] | None = None
     out: list[SeriesConfig] = []
     for i, sel in enumerate(selectors):
         if sel.source is not None and (
             sel.source not in catalog.sources or catalog.sources[sel.source].tenant != tenant
         ):
             raise ApiError(404, f"series[{i}].source: unknown source {quoted(sel.source)}")
-        match = [s for s in owned if s.entity == sel.entity_id and s.attribute == sel.attribute
-                 and (sel.source is None or s.source == sel.source)]
+
+        def matching(candidates: list[SeriesConfig], sel: SeriesSelector = sel) -> list[SeriesConfig]:
+            return [s for s in candidates if s.entity == sel.entity_id and s.attribute == sel.attribute
+                    and (sel.source is None or s.source == sel.source)]
+
+        match = matching(owned)
+        if not match and discovered is not None:
+            found = discovered() if found is None else found
+            match = matching(found)
         if not match:
             raise ApiError(404, f"series[{i}]: unknown series {sel.entity_id}.{sel.attribute}")
         if match[0] in out:
             raise ApiError(422, f"series[{i}]: {match[0].id} is listed twice (also series[{out.index(match[0])}])")
         out.append(match[0])
+    return out
+
+
+def discovered_series(ctx: Context, tenant: str, source: str | None = None) -> list[SeriesConfig]:
+    """The series the tenant's sources report (`entities()`) that the catalog does not declare; they are read
+    from their source on demand, never stored."""
+    declared = {(s.source, s.entity, s.attribute) for s in ctx.catalog.series}
+    out = []
+    for name, entry in ctx.catalog.sources.items():
+        if entry.tenant != tenant or (source is not None and name != source):
+            continue
+        try:
+            refs = getattr(ctx.sources, source_key(name)).entities()
+        except SourceTimeout as exc:
+            raise ApiError(504, str(exc)) from None
+        except SourceError as exc:
+            raise ApiError(502, str(exc)) from None
+        for ref in refs or []:
+            if (name, ref.entity, ref.attribute) in declared or not slugify(f"{ref.entity}.{ref.attribute}"):
+                continue
+            out.append(SeriesConfig(entity=ref.entity, attribute=ref.attribute, source=name, column=ref.column))
     return out
 
 
@@ -152,6 +185,7 @@ class Context:
     settings: Settings
     metrics: Any
     budget: MemoryBudget
+    sources: Any = None  # the built resources: the catalog's source resources, for discovery
 
 
 def align_request(
@@ -167,26 +201,31 @@ def align_request(
     most = ctx.settings.max_series
     if len(req.series) > most:
         raise ApiError(413, f"series: {len(req.series)} series requested; at most {most} per request")
-    series = resolve_series(ctx.catalog, tenant, req.series)
+    series = resolve_series(ctx.catalog, tenant, req.series, lambda: discovered_series(ctx, tenant))
     resolution = parse_resolution(req.resolution) if resolution is None else resolution
     method = method or req.method
     tolerance = parse_tolerance(req.tolerance)
-    if req.tolerance is not None and method in AGGREGATES:
-        raise ApiError(422, f"tolerance: applies to method 'locf' only, not {method!r}")
-    if resolution == "raw" and method != "locf":
-        raise ApiError(422, f"method: resolution 'raw' carries values forward; {method!r} needs a grid step")
+    max_gap = None if req.max_gap is None else _duration(req.max_gap, "max_gap", "")
+    check_options(req, method, resolution, max_gap, ctx.settings)
     start, end = req.start_time, req.end_time
     rows = check_limits(ctx.settings, len(series), start, end, resolution)
+    if rows is not None and method == "minmax":
+        rows *= 2  # two rows per bucket
+        if isinstance(resolution, int) and to_us(end - start) < 2 * resolution:
+            raise ApiError(422, f"resolution: {resolution} buckets over this window are narrower than 2 "
+                                "microseconds; ask for fewer")
     cadences = [s.cadence for s in series if s.cadence is not None]
     if isinstance(tolerance, timedelta) and tolerance > timedelta(days=ctx.settings.max_window_days):
         raise ApiError(422, f"tolerance: at most {ctx.settings.max_window_days}d; 'none' carries without limit")
-    carry = carry_in(tolerance, resolution, cadences, start=start, end=end) if method == "locf" else timedelta(0)
+    carry = carry_in(tolerance, resolution, cadences, start=start, end=end, fill=req.fill, max_gap=max_gap) \
+        if method == "locf" else timedelta(0)
+    ahead = carry_out(req.fill, max_gap) or timedelta(0)
     if carry is not None and carry > start - MIN_INSTANT:
         first = MIN_INSTANT.isoformat().replace("+00:00", "Z")
         raise ApiError(422, f"tolerance: reaches back before {first}; ask for a shorter one or 'none'")
     release = ctx.budget.reserve(answer_bytes(rows, len(series))) if rows is not None else _noop
     with released_on_error(release):
-        frames = _read(ctx, series, start, end, carry, forwarded)
+        frames = _read(ctx, series, start, end, carry, forwarded, ahead=ahead, as_of=req.as_of)
         if all(f.height == 0 for f in frames):
             release()
             return None
@@ -200,16 +239,39 @@ def align_request(
             release = ctx.budget.reserve(answer_bytes(rows, len(series)))
         with released_on_error(release):
             grid = align([f.lazy() for f in frames], names, start=start, end=end, resolution=resolution,
-                         method=method, tolerance=tolerance, cadences=cadences).collect()
-    return Aligned(grid, series, start, end, release)
+                         method=method, tolerance=tolerance, cadences=cadences, fill=req.fill, max_gap=max_gap,
+                         quality=req.quality).collect()
+    return Aligned(grid, series, start, end, release, req.quality)
+
+
+def check_options(req: AlignRequest, method: Method, resolution: Resolution, max_gap: timedelta | None,
+                  settings: Settings) -> None:
+    """Options that do not fit the method or each other: 422 naming the field."""
+    if req.tolerance is not None and method != "locf":
+        raise ApiError(422, f"tolerance: applies to method 'locf' only, not {method!r}")
+    if resolution == "raw" and method != "locf":
+        raise ApiError(422, f"method: resolution 'raw' carries values forward; {method!r} needs a grid step")
+    if req.fill == "linear":
+        if method != "locf":
+            raise ApiError(422, f"fill: 'linear' fills onto grid times; method {method!r} aggregates")
+        if req.tolerance is not None:
+            raise ApiError(422, "tolerance: applies to fill 'locf'; a linear fill is bounded by max_gap")
+        if max_gap is None:
+            raise ApiError(422, "max_gap: fill 'linear' needs the longest gap to fill, a duration like 2h")
+    elif max_gap is not None:
+        raise ApiError(422, "max_gap: bounds fill 'linear' only")
+    if max_gap is not None and max_gap > timedelta(days=settings.max_window_days):
+        raise ApiError(422, f"max_gap: at most {settings.max_window_days}d")
 
 
 def _read(ctx: Context, series: list[SeriesConfig], start: datetime, end: datetime, carry: timedelta | None,
-          forwarded: Mapping[str, str] | None) -> list[pl.DataFrame]:
-    """Lake partitions plus read-through; source failures become the API's 502, 503 and 504."""
+          forwarded: Mapping[str, str] | None, *, ahead: timedelta = timedelta(0),
+          as_of: datetime | None = None) -> list[pl.DataFrame]:
+    """Lake partitions plus read-through (or the revision history, with `as_of`); source failures become the
+    API's 502, 503 and 504."""
     try:
-        lazy = read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry, through=ctx.through,
-                         forwarded=forwarded)
+        lazy = read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry, carry_out=ahead,
+                         through=ctx.through, forwarded=forwarded, as_of=as_of)
         return pl.collect_all(lazy)
     except TooManyMissingDays as exc:
         raise ApiError(409, missing_days_message(exc)) from None

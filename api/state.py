@@ -57,6 +57,6 @@ async def load_state(
         lineage.start()
         stack.callback(lineage.stop)
         context = Context(catalog=catalog, lake=lake, through=through, settings=settings, metrics=metrics,
-                          budget=MemoryBudget(settings.max_bytes_in_flight))
+                          budget=MemoryBudget(settings.max_bytes_in_flight), sources=built)
         yield {"context": context, "resources": built, "exports": getattr(built, EXPORTS), "instance": instance,
                "lineage": lineage, "metrics": metrics, "auth": Authenticator.from_settings(settings)}

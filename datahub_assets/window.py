@@ -92,7 +92,9 @@ class ReadThrough:
                     if future is None:
                         future = self._inflight[key] = Future()
                 if owner:
-                    return self._own(key, future, series, day, source, forwarded, write_back=not sent)
+                    # Only days of catalog series are stored: a discovered series has no asset to record them under.
+                    stored = not sent and series in self.catalog.series
+                    return self._own(key, future, series, day, source, forwarded, write_back=stored)
                 try:
                     return _result(future, series.source)
                 except SourceTimeout as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -22,20 +23,20 @@ from resources.durations import quoted
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": ErrorBody} for c in (400, 404, 409, 413, 422, 502, 503, 504)}
+log = logging.getLogger("datahub.api")
 router = APIRouter(prefix="/api/datahub", tags=["export"], responses=ERRORS)
 AGGREGATIONS: dict[str, Resolution] = {"raw": "raw", "1 hour": timedelta(hours=1), "1 day": timedelta(days=1)}
 EXPORT_NAME = re.compile(r"^[0-9a-f]{32}\.parquet$")
 
 
 def export_grid(body: ExportRequest) -> tuple[Resolution, Method]:
-    """An explicit resolution wins over `aggregation`; with neither the export is hourly. Method: mean
-    (locf for `raw`)."""
+    """An explicit resolution wins and then the export holds what align answers for the same body (method
+    `locf` unless given); otherwise NKZ's `aggregation` (calendar buckets, hourly when absent), where the method
+    defaults to `mean` (`locf` for `raw`)."""
     if body.resolution is not None:
-        resolution = parse_resolution(body.resolution)
-    else:
-        resolution = AGGREGATIONS[body.aggregation or "1 hour"]
-    method: Method = body.method or ("locf" if resolution == "raw" else "mean")
-    return resolution, method
+        return parse_resolution(body.resolution), body.method or "locf"
+    resolution = AGGREGATIONS[body.aggregation or "1 hour"]
+    return resolution, body.method or ("locf" if resolution == "raw" else "mean")
 
 
 @router.post(
@@ -55,6 +56,10 @@ async def export(body: ExportRequest, request: Request, ctx: ContextDep, tenant:
             return None if result is None else (result, None)
         try:
             return result, store.put(tenant, parquet_bytes(result))
+        except Exception as exc:  # the store (a folder or S3) refused the file: nothing exported, nothing recorded
+            log.warning("export could not be stored: %s", type(exc).__name__)
+            raise ApiError(503, f"format: the {body.format} export could not be stored; try again",
+                           headers={"Retry-After": "30"}) from None
         finally:
             result.release()
 

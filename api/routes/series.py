@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from api.deps import ContextDep, ForwardedDep, TenantDep
 from api.errors import ApiError, rename_fields
 from api.lineage import Work
-from api.models import AlignRequest, AlignResponse, ErrorBody, Method, SeriesSelector
+from api.models import AlignRequest, AlignResponse, ErrorBody, Fill, Method, SeriesSelector
 from api.output import ARROW, CSV, negotiate, respond
 from api.service import Aligned, align_request, tenant_series
 from api.work import offload
@@ -68,6 +68,10 @@ async def entity_data(
     resolution: Annotated[str, Query(max_length=32)] = "1m",
     method: Method = "locf",
     tolerance: Annotated[str | None, Query(max_length=32)] = None,
+    fill: Fill = "locf",
+    max_gap: Annotated[str | None, Query(max_length=32)] = None,
+    quality: bool = False,
+    as_of: Annotated[str | None, Query(description="ISO-8601 or epoch seconds", max_length=64)] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     owned = [s for s in tenant_series(ctx.catalog, tenant) if s.entity == entity_id]
@@ -78,6 +82,7 @@ async def entity_data(
         body = AlignRequest(
             series=[SeriesSelector(entity_id=entity_id, attribute=a) for a in names],
             start_time=time_from, end_time=time_to, resolution=resolution, method=method, tolerance=tolerance,
+            fill=fill, max_gap=max_gap, quality=quality, as_of=as_of,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -99,8 +99,10 @@ def serve(app: object, port: int) -> Iterator[str]:
 def start_api(root: Path, catalog_path: Path, instance: dg.DagsterInstance, **overrides: object) -> Iterator[LiveApi]:
     port = free_port()
     overrides.setdefault("external_url", f"http://127.0.0.1:{port}")
-    settings = Settings(catalog=catalog_path, lake=str(root / "lake"), exports_dir=root / "exports",
-                        lineage_flush_seconds=0.3, **overrides)  # type: ignore[arg-type]
+    overrides.setdefault("lake", str(root / "lake"))
+    overrides.setdefault("exports_dir", root / "exports")
+    overrides.setdefault("lineage_flush_seconds", 0.3)
+    settings = Settings(catalog=catalog_path, **overrides)  # type: ignore[arg-type]
     catalog = load_catalog(catalog_path)
     with serve(create_app(settings=settings, catalog=catalog, instance=instance), port) as url, \
             httpx.Client(base_url=url, timeout=60) as client:

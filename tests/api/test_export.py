@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import dagster as dg
@@ -102,3 +103,25 @@ def test_parquet_goes_to_s3_with_a_sigv4_url_for_the_external_host(s3_api: LiveA
     assert frame.height == 2 and frame["timestamp"].dt.day().to_list() == [2, 3]
     keys = list_keys(s3, S3_BUCKET, "exports/default/")
     assert url.path.removeprefix(f"/{S3_BUCKET}/") in keys
+
+
+def test_an_export_that_cannot_be_stored_is_a_503_and_never_recorded(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = tmp_path_factory.mktemp("unstorable")
+    (root / "exports-file").write_text("a file where the exports folder should be")
+    with dg.instance_for_test() as api_instance:
+        run_unstorable(root, api_instance)
+
+
+def run_unstorable(root: Path, api_instance: dg.DagsterInstance) -> None:
+    for api in start_api(root, write_catalog(root), api_instance, exports_dir=root / "exports-file"):
+        key = dg.AssetKey(["ondemand", "export"])
+        before = api_instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION,
+                                                                      asset_key=key), limit=1000)
+        answer = api.client.post(EXPORT, json=BODY)
+        assert answer.status_code == 503 and answer.json()["error"].startswith("format: the parquet export")
+        time.sleep(1.0)  # three flushes of the lineage writer
+        after = api_instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION,
+                                                                     asset_key=key), limit=1000)
+        assert len(after) == len(before), "an export that was not stored is not in the lineage"

@@ -135,7 +135,7 @@ FOREIGN = {"entity_id": "urn:acme:secret", "attribute": "output"}  # another ten
 BASE = datetime(2017, 1, 1, tzinfo=UTC)
 STEPS = {"30s": 30, "1m": 60, "5m": 300, "10m": 600, "15m": 900, "1h": 3600, "1d": 86_400, "7d": 604_800}
 ODD_RESOLUTIONS = ["0m", "2.5", 1, -2, 0, "366d", "1ms", "abc", 5_000_001]
-METHODS = ["locf", "mean", "min", "max", "sum", "first", "last", "count"]
+METHODS = ["locf", "mean", "min", "max", "sum", "first", "last", "count", "minmax"]
 ACCEPT = st.sampled_from(["application/json", "text/csv", "application/vnd.apache.arrow.stream", "*/*"])
 
 

@@ -48,7 +48,7 @@ def build_page_or_fail() -> None:
         pytest.fail(f"the canvas page is not built ({PAGE_DIR}): run `bash scripts/setup.sh`")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def canvas_instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as instance:
         yield instance
@@ -61,13 +61,13 @@ def live_api(tmp: Path, instance: dg.DagsterInstance, **overrides: object) -> It
     yield from start_api(tmp, path, instance, dagster_ui_url=DAGSTER_UI, **overrides)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(tmp_path_factory: pytest.TempPathFactory, canvas_instance: dg.DagsterInstance) -> Iterator[LiveApi]:
     build_page_or_fail()
     yield from live_api(tmp_path_factory.mktemp("canvas"), canvas_instance)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: `bash scripts/setup.sh` installs Debian's chromium")

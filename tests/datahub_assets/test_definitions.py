@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from datahub_assets.definitions import build_definitions
+from datahub_assets.factories import REFRESH_TAG
 from datahub_assets.schedules import cadence_cron
 from resources.catalog import load_catalog
 from resources.settings import DEMO_CATALOG, Settings
@@ -103,7 +104,8 @@ def test_schedules_refresh_today_and_close_yesterday(defs: dg.Definitions) -> No
             context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=repo)
             return schedule.evaluate_tick(context)
 
-        assert [r.partition_key for r in tick(refresh, at).run_requests or []] == ["2017-01-05"]
+        (request,) = tick(refresh, at).run_requests or []
+        assert request.partition_key == "2017-01-05" and request.tags[REFRESH_TAG] == "incremental"
         assert [r.partition_key for r in tick(close, at).run_requests or []] == ["2017-01-04"]
         # The demo's partitions end on 2017-01-14: past it, both skip instead of asking for a missing partition.
         assert [r.partition_key for r in tick(close, datetime(2017, 1, 15, 0, 15, tzinfo=UTC)).run_requests

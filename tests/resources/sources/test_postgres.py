@@ -444,7 +444,11 @@ def test_assets_and_the_api_read_the_table(tmp_path: Path, db: Database, monkeyp
             assert body["value_0"] == truth["value"].to_list()
             assert body["timestamps"][0] == DAY2.timestamp()
             listed = api.client.get("/api/datahub/entities").json()["entities"]
-            assert [e["id"] for e in listed] == ["urn:e:3"]
+            assert listed[0]["id"] == "urn:e:3" and not listed[0]["attributes"][0]["discovered"]
+            # The table's other entities come from discovery (distinct entity/attribute): listed, not declared.
+            others = {e["id"] for e in listed[1:]}
+            assert others == {f"urn:e:{i}" for i in range(1, ENTITIES + 1)} - {"urn:e:3"}
+            assert all(a["discovered"] and a["asset"] is None for e in listed[1:] for a in e["attributes"])
         finally:
             next(api_gen, None)
 
