@@ -7,16 +7,10 @@ from datetime import timedelta
 
 import dagster as dg
 
-from datahub_assets.factories import (
-    build_export_asset,
-    build_grid_asset,
-    build_raw_asset,
-    export_key,
-    grid_key,
-    raw_key,
-)
+from datahub_assets.factories import build_export_asset, build_grid_asset, build_raw_asset, raw_key
 from datahub_assets.materialize import ALL_ASSETS_JOB
 from datahub_assets.partitions import daily_partitions
+from datahub_assets.retention import build_retention_job, build_retention_schedule
 from datahub_assets.schedules import build_close_day_schedule, build_refresh_schedule
 from resources import keys
 from resources.catalog import Catalog, load_catalog
@@ -39,18 +33,23 @@ def source_cadence(catalog: Catalog, source: str) -> timedelta:
     return min(cadences, default=DEFAULT_CADENCE)
 
 
+# Grids and exports follow their inputs: when a dependency of the latest partition is updated (and none is
+# missing or in progress), Dagster's automation sensor requests it.
+FOLLOW = dg.AutomationCondition.eager()
+FOLLOWERS = ("grids", "exports")
+
+
 def apply_house_policy(spec: dg.AssetSpec) -> dg.AssetSpec:
-    """Defaults every asset shares, applied once."""
-    return spec.replace_attributes(owners=[*spec.owners, OWNER] if OWNER not in spec.owners else spec.owners)
+    """Defaults every asset shares, applied once: the owner; grids and exports follow their inputs."""
+    owners = [*spec.owners, OWNER] if OWNER not in spec.owners else spec.owners
+    if spec.group_name in FOLLOWERS and spec.automation_condition is None:
+        return spec.replace_attributes(owners=owners, automation_condition=FOLLOW)
+    return spec.replace_attributes(owners=owners)
 
 
-def source_downstream(catalog: Catalog, source: str) -> list[dg.AssetKey]:
-    """A source's raw series, the grids that use any of them, and those grids' exports."""
-    series = {s.id for s in catalog.series if s.source == source}
-    grids = [g for g in catalog.grids if series & set(g.series)]
-    grid_ids = {g.id for g in grids}
-    return [raw_key(s) for s in catalog.series if s.id in series] + [grid_key(g) for g in grids] + [
-        export_key(e) for e in catalog.exports if e.grid in grid_ids]
+def source_series(catalog: Catalog, source: str) -> list[dg.AssetKey]:
+    """A source's raw series: what its refresh schedule materializes (grids and exports follow by automation)."""
+    return [raw_key(s) for s in catalog.series if s.source == source]
 
 
 def ondemand_specs(catalog: Catalog) -> list[dg.AssetSpec]:
@@ -74,20 +73,30 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
     ondemand = ondemand_specs(catalog)
 
     everything = dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.assets(*assets))
-    jobs = [everything]
+    jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [everything]
     schedules = [build_close_day_schedule(everything, catalog.partitions.end)]
-    sensors = [build_run_failure_sensor(), build_dead_runs_sensor()]
-    for source in catalog.sources:
-        selected = source_downstream(catalog, source)
+    sensors: list[dg.SensorDefinition] = [
+        build_run_failure_sensor(), build_dead_runs_sensor(),
+        dg.AutomationConditionSensorDefinition("follow_inputs", target=dg.AssetSelection.all(),
+                                               default_status=dg.DefaultSensorStatus.RUNNING,
+                                               description="Requests grids and exports whose inputs were updated."),
+    ]
+    for source, entry in catalog.sources.items():
+        selected = source_series(catalog, source)
         if not selected:
             continue
         job = dg.define_asset_job(f"refresh_{source}_job", selection=dg.AssetSelection.assets(*selected))
         jobs.append(job)
-        schedules.append(build_refresh_schedule(source, job, source_cadence(catalog, source), catalog.partitions.end))
-        if catalog.sources[source].kind == "file":
+        schedules.append(build_refresh_schedule(source, job, source_cadence(catalog, source), catalog.partitions.end,
+                                                running=entry.schedule))
+        if entry.kind == "file":
             sensors.append(build_file_changes_sensor(source, source_key(source), job,
                                                      first_day=catalog.partitions.start,
-                                                     last_day=catalog.partitions.end))
+                                                     last_day=catalog.partitions.end, running=entry.schedule))
+    retention = build_retention_job(catalog)
+    if retention is not None:
+        jobs.append(retention)
+        schedules.append(build_retention_schedule(retention))
 
     defs = dg.Definitions(
         assets=[*assets, *ondemand],

@@ -33,7 +33,7 @@ def _partition_key(at: datetime) -> str:
 
 def build_refresh_schedule(
     source: str, job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, cadence: timedelta,
-    last_day: date | None = None,
+    last_day: date | None = None, *, running: bool = True,
 ) -> dg.ScheduleDefinition:
     """Refresh today's (open) partition of one source's series, and what stands on them."""
 
@@ -42,6 +42,7 @@ def build_refresh_schedule(
         cron_schedule=cadence_cron(cadence),
         job=job,
         execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED,
         description=f"Refreshes today's partition of source {source!r} every {cadence}.",
     )
     def _refresh(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
@@ -62,6 +63,7 @@ def build_close_day_schedule(
     """Shortly after midnight UTC, materialize yesterday's now closed partition of everything."""
 
     @dg.schedule(name="close_day", cron_schedule=CLOSE_DAY_CRON, job=job, execution_timezone="UTC",
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
                  description="Materializes yesterday's closed partition of every asset.")
     def _close(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         at = context.scheduled_execution_time or datetime.now(UTC)

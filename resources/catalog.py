@@ -75,13 +75,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
+def _on_off(value: Any) -> Any:
+    """`on`/`off` (YAML reads them as booleans too)."""
+    if isinstance(value, str) and value.strip().lower() in ("on", "off"):
+        return value.strip().lower() == "on"
+    return value
+
+
+OnOff = Annotated[bool, BeforeValidator(_on_off)]
+
+
 class SourceEntry(_Model):
-    """A catalog source: `kind`, `tenant` and the kind's own keys (the fields of its `Source` class)."""
+    """A catalog source: `kind`, `tenant`, `schedule` (its refresh schedule on by default or not),
+    `retention` (how long its raw partitions are kept) and the kind's own keys (its `Source` class's fields)."""
 
     kind: str
     tenant: str = Field("default", pattern=TENANT_RE)
+    schedule: OnOff = True
+    retention: Duration | None = None
 
-    COMMON: ClassVar[frozenset[str]] = frozenset({"kind", "tenant"})
+    COMMON: ClassVar[frozenset[str]] = frozenset({"kind", "tenant", "schedule", "retention"})
 
     def values(self) -> dict[str, Any]:
         """The kind's own keys as given (defaults filled in); `${VAR}` values stay `EnvRef`s."""
@@ -137,6 +150,7 @@ class SeriesConfig(_Model):
     unit: str | None = None
     cadence: Duration | None = None
     checks: SeriesChecks = SeriesChecks()
+    retention: Duration | None = None  # overrides the source's
 
     @property
     def id(self) -> str:
@@ -188,6 +202,7 @@ class ExportConfig(_Model):
     id: Name
     grid: Name
     format: Literal["parquet", "csv"] = "parquet"
+    retention: Duration | None = None  # exports are kept unless told otherwise
 
 
 class PartitionsConfig(_Model):
@@ -230,6 +245,9 @@ class Catalog(_Model):
 
     def tenant_of(self, series: SeriesConfig) -> str:
         return self.sources[series.source].tenant
+
+    def retention_of(self, series: SeriesConfig) -> timedelta | None:
+        return series.retention or self.sources[series.source].retention
 
 
 def slugify(series_id: str) -> str:

@@ -81,21 +81,40 @@ class ParquetLake(dg.ConfigurableResource):
             tmp.unlink(missing_ok=True)
         return str(target)
 
+    def delete_partition(self, dataset: str, day: date) -> list[str]:
+        """Remove a partition's files (its data, history or CSV); the URIs removed."""
+        folder = f"{dataset}/date={day.isoformat()}"
+        if self.is_s3:
+            bucket, prefix = _split_s3(folder + "/")
+            client = self._client()
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+            for start in range(0, len(keys), 1000):
+                client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
+            return [f"s3://{bucket}/{k}" for k in keys]
+        path = Path(folder)
+        removed = [str(f) for f in sorted(path.iterdir()) if f.is_file()] if path.is_dir() else []
+        for file in removed:
+            Path(file).unlink()
+        if path.is_dir():
+            path.rmdir()
+        return removed
+
     # -- reads --------------------------------------------------------------------------------------
-    def days(self, dataset: str) -> list[date]:
-        """The days with a partition, sorted."""
+    def days(self, dataset: str, file: str = DATA_FILE) -> list[date]:
+        """The days with a partition (holding `file`), sorted."""
         if self.is_s3:
             # One listing: the keys `date=YYYY-MM-DD/data.parquet` themselves, no request per day.
             bucket, prefix = _split_s3(dataset + "/")
             names = []
             for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    folder, _, file = item["Key"][len(prefix):].partition("/")
-                    if file == DATA_FILE:
+                    folder, _, name = item["Key"][len(prefix):].partition("/")
+                    if name == file:
                         names.append(folder)
         else:
             root = Path(dataset)
-            names = [p.name for p in root.iterdir() if (p / DATA_FILE).is_file()] if root.is_dir() else []
+            names = [p.name for p in root.iterdir() if (p / file).is_file()] if root.is_dir() else []
         return sorted(date.fromisoformat(m.group(1)) for n in names if (m := _DAY_DIR.match(n)))
 
     def exists(self, dataset: str, day: date, file: str = DATA_FILE) -> bool:

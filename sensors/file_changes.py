@@ -21,6 +21,7 @@ def build_file_changes_sensor(
     *,
     first_day: date,
     last_day: date | None = None,
+    running: bool = True,
     max_days: int = MAX_DAYS_PER_TICK,
 ) -> dg.SensorDefinition:
     """The cursor holds each file's version; `run_key` = (file version, day), so a repeated tick launches
@@ -31,6 +32,7 @@ def build_file_changes_sensor(
         job=target,
         required_resource_keys={resource_key},
         minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
         description=f"Materializes the days held by new or changed files of source {source!r}.",
     )
     def _files_changed(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:

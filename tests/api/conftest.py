@@ -27,11 +27,12 @@ partitions: {start: "2017-01-01"}
 sources:
   tetouan:
     kind: file
+    schedule: off
     path: TETOUAN
     timestamp_column: DateTime
     timestamp_format: "%m/%d/%y %H:%M"
-  plant: {kind: demo, seed: 7, cadence: 1m}
-  meters: {kind: file, path: meters.csv, timestamp_column: epoch, timestamp_unit: s}
+  plant: {kind: demo, seed: 7, cadence: 1m, schedule: off}
+  meters: {kind: file, path: meters.csv, timestamp_column: epoch, timestamp_unit: s, schedule: off}
   rival: {kind: demo, tenant: acme, seed: 9, cadence: 10m}
 series:
   - {entity: "urn:tetouan:zone1", attribute: power, source: tetouan, column: Zone 1 Power Consumption, unit: kW,

@@ -54,8 +54,8 @@ def test_runs_of_a_gone_process_are_failed_and_live_ones_kept() -> None:
 CATALOG = """\
 partitions: {start: "2017-01-01"}
 sources:
-  stuck: {kind: http, url: "http://127.0.0.1:PORT/r/{entity}", timeout: 300s}
-  plant: {kind: demo, seed: 7, cadence: 1m}
+  stuck: {kind: http, url: "http://127.0.0.1:PORT/r/{entity}", timeout: 300s, schedule: off}
+  plant: {kind: demo, seed: 7, cadence: 1m, schedule: off}
 series:
   - {entity: s1, attribute: v, source: stuck}
   - {entity: "urn:demo:plant1", attribute: output, source: plant}
