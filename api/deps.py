@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, Request
 
 from api.auth import Authenticator
@@ -16,12 +17,16 @@ DEFAULT_TENANT = "default"
 FORWARDABLE = ("authorization", "x-tenant-id")
 
 
-def get_context(request: Request) -> Context:
+# Dependencies are `async` so FastAPI calls them on the event loop, not through a worker thread each; only a
+# token's verification (which may fetch a key set) goes to a thread.
+
+
+async def get_context(request: Request) -> Context:
     context: Context = request.state.context
     return context
 
 
-def get_tenant(request: Request) -> str:
+async def get_tenant(request: Request) -> str:
     """`X-Tenant-ID` (default `default`); with tokens on, the verified token's `tenant_id`."""
     headers = request.headers.getlist("x-tenant-id")
     if len(headers) > 1:
@@ -32,7 +37,7 @@ def get_tenant(request: Request) -> str:
     auth: Authenticator | None = request.state.auth
     if auth is None:
         return header or DEFAULT_TENANT
-    tenant = verified_claims(request, auth).get("tenant_id")
+    tenant = (await anyio.to_thread.run_sync(verified_claims, request, auth)).get("tenant_id")
     if not isinstance(tenant, str) or not TENANT_RE.match(tenant):
         raise ApiError(403, "Authorization: the token carries no valid tenant_id claim")
     if header is not None and header != tenant:
@@ -47,7 +52,7 @@ def verified_claims(request: Request, auth: Authenticator) -> dict[str, Any]:
     return auth.claims(authorization[0] if authorization else "")
 
 
-def get_forwarded(request: Request) -> dict[str, str]:
+async def get_forwarded(request: Request) -> dict[str, str]:
     """The caller's headers a source may ask to receive (`forward_headers`)."""
     return {name: request.headers[name] for name in FORWARDABLE if name in request.headers}
 

@@ -29,6 +29,8 @@ class Metrics:
                                      registry=r)
         self.source_busy = Counter("datahub_source_busy", "Fetches refused: the source's queue was full",
                                    ["tenant", "source"], registry=r)
+        self.cache_lookups = Counter("datahub_partition_cache_lookups",
+                                     "Closed-day partitions looked up in the in-memory cache", ["result"], registry=r)
         self.exports = Counter("datahub_exports", "Exports produced", ["format"], registry=r)
         self.lineage_events = Counter("datahub_lineage_events", "Materialization events recorded", registry=r)
         self.lineage_failures = Counter("datahub_lineage_failures", "Events that could not be recorded", registry=r)

@@ -80,8 +80,7 @@ def arrow_chunks(result: Aligned, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
     schema = arrow_schema(result)
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, schema) as writer:
-        for offset in range(0, max(result.frame.height, 1), rows):
-            chunk = result.frame.slice(offset, rows)
+        for chunk in result.pieces(rows):
             arrays = [epoch_seconds(chunk).to_arrow()]
             for name in result.columns:
                 arrays.append(chunk.get_column(name).cast(pl.Float64).to_arrow())
@@ -130,21 +129,17 @@ def json_chunks(result: Aligned, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
     yield ('],"columns":' + json.dumps(columns) + "}").encode()
 
 
-def named_frame(result: Aligned) -> pl.DataFrame:
+def named_frame(result: Aligned, frame: pl.DataFrame | None = None) -> pl.DataFrame:
     """`timestamp` (timestamp[us, UTC]) then one Float64 column per series named `<entity>.<attr>`."""
     columns = [(c, s.id) for c, s in zip(result.columns, result.series, strict=True)]
-    return handed_out(result.frame, columns).collect()
+    return handed_out(result.frame if frame is None else frame, columns).collect()
 
 
 def csv_chunks(result: Aligned, rows: int = CSV_CHUNK_ROWS) -> Iterator[bytes]:
     """ISO-8601 `Z` stamps, empty fields for missing cells, exactly one header line."""
-    frame = named_frame(result)
-    if frame.height == 0:
-        yield frame.write_csv(datetime_format=CSV_DATETIME_FORMAT).encode()
-        return
-    for offset in range(0, frame.height, rows):
-        chunk = frame.slice(offset, rows)
-        yield chunk.write_csv(include_header=offset == 0, datetime_format=CSV_DATETIME_FORMAT).encode()
+    for index, piece in enumerate(result.pieces(rows)):
+        yield named_frame(result, piece).write_csv(include_header=index == 0,
+                                                   datetime_format=CSV_DATETIME_FORMAT).encode()
 
 
 def chunks(result: Aligned, kind: str) -> Iterator[bytes]:
@@ -166,7 +161,7 @@ SMALL_CELLS = 50_000  # answers up to this many cells are sent whole; larger one
 
 def respond(result: Aligned, kind: str, headers: dict[str, str] | None = None) -> Response:
     """The answer in the negotiated format; the answer's memory reservation is given back once it is sent."""
-    if result.frame.height * (len(result.series) + 1) <= SMALL_CELLS:
+    if result.stream is None and result.frame.height * (len(result.series) + 1) <= SMALL_CELLS:
         try:
             return Response(b"".join(chunks(result, kind)), media_type=kind, headers=headers)
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,9 +15,10 @@ import polars as pl
 from api.errors import ApiError
 from api.models import MIN_INSTANT, AlignRequest, Method, SeriesSelector
 from api.work import MemoryBudget, released_on_error
+from datahub_assets.cache import PartitionCache
 from datahub_assets.engine.align import DEFAULT, Resolution, Tolerance, align, carry_in, carry_out
 from datahub_assets.engine.grid import to_us
-from datahub_assets.engine.schema import TS
+from datahub_assets.engine.schema import SERIES_SCHEMA, TS
 from datahub_assets.window import ReadThrough, TooManyMissingDays, read_many
 from resources.catalog import Catalog, SeriesConfig, slugify
 from resources.durations import parse_duration, quoted
@@ -33,16 +34,36 @@ def _noop() -> None:
 
 @dataclass(frozen=True)
 class Aligned:
-    frame: pl.DataFrame  # `ts`, then value_0 .. value_{n-1} in request order
+    """An answer: the grid `frame` (`ts`, then value_0 .. value_{n-1} in request order), or, for an answer too
+    large to hold (a long window), `stream`: the grid day by day, computed as it is sent."""
+
+    frame: pl.DataFrame
     series: list[SeriesConfig]
     start: datetime
     end: datetime
     release: Callable[[], None] = _noop  # gives back the memory reserved for this answer
     quality: bool = False  # the frame holds `value_i__quality` beside each `value_i`
+    stream: Callable[[], Iterator[pl.DataFrame]] | None = None
+    rows: int = -1  # grid rows (of the stream, when streamed)
 
     @property
     def columns(self) -> list[str]:
         return [f"value_{i}" for i in range(len(self.series))]
+
+    @property
+    def height(self) -> int:
+        return self.frame.height if self.stream is None else self.rows
+
+    def pieces(self, rows: int) -> Iterator[pl.DataFrame]:
+        """The grid in slices of at most `rows` rows (a stream's days cut the same way)."""
+        parts = [self.frame] if self.stream is None else self.stream()
+        empty = True
+        for part in parts:
+            for offset in range(0, part.height, rows):
+                empty = False
+                yield part.slice(offset, rows)
+        if empty:
+            yield self.frame.clear()
 
 
 def tenant_series(catalog: Catalog, tenant: str) -> list[SeriesConfig]:
@@ -145,7 +166,8 @@ def answer_bytes(rows: int, n_series: int) -> int:
 
 
 def check_limits(
-    settings: Settings, n_series: int, start: datetime, end: datetime, resolution: Resolution
+    settings: Settings, n_series: int, start: datetime, end: datetime, resolution: Resolution,
+    max_cells: int | None = None,
 ) -> int | None:
     """Refuse windows and grids beyond the limits; the number of grid rows (None for `raw`: known after
     reading)."""
@@ -168,9 +190,10 @@ def check_limits(
             raise ApiError(422, f"resolution: a grid step must be at most {settings.max_window_days}d "
                                 "(the longest window)")
         rows = math.ceil(to_us(end - start) / to_us(resolution) + 1)
-        if rows * n_series > settings.max_cells:
-            raise ApiError(413, f"resolution: {rows * n_series:,} grid cells requested; at most "
-                                f"{settings.max_cells:,} (DATAHUB_MAX_CELLS)")
+        cap, name = (settings.max_cells, "DATAHUB_MAX_CELLS") if max_cells is None else \
+            (max_cells, "DATAHUB_MAX_STREAMED_CELLS")
+        if rows * n_series > cap:
+            raise ApiError(413, f"resolution: {rows * n_series:,} grid cells requested; at most {cap:,} ({name})")
         return rows
     return None
 
@@ -186,6 +209,7 @@ class Context:
     metrics: Any
     budget: MemoryBudget
     sources: Any = None  # the built resources: the catalog's source resources, for discovery
+    cache: PartitionCache | None = None  # closed-day partitions, decoded once
 
 
 def align_request(
@@ -196,6 +220,7 @@ def align_request(
     forwarded: Mapping[str, str] | None = None,
     resolution: Resolution | None = None,
     method: Method | None = None,
+    streamable: bool = False,
 ) -> Aligned | None:
     """The aligned grid, or None when no requested series has a reading in [start - carry-in, end)."""
     most = ctx.settings.max_series
@@ -208,7 +233,11 @@ def align_request(
     max_gap = None if req.max_gap is None else _duration(req.max_gap, "max_gap", "")
     check_options(req, method, resolution, max_gap, ctx.settings)
     start, end = req.start_time, req.end_time
-    rows = check_limits(ctx.settings, len(series), start, end, resolution)
+    # A format that streams (Arrow, CSV) may ask for more cells than an answer held whole, when the grid can be
+    # computed day by day (a step dividing a day).
+    by_day = streamable and isinstance(resolution, timedelta) and timedelta(days=1) % resolution == timedelta(0)
+    rows = check_limits(ctx.settings, len(series), start, end, resolution,
+                        max(ctx.settings.max_streamed_cells, ctx.settings.max_cells) if by_day else None)
     if rows is not None and method == "minmax":
         rows *= 2  # two rows per bucket
         if isinstance(resolution, int) and to_us(end - start) < 2 * resolution:
@@ -223,6 +252,9 @@ def align_request(
     if carry is not None and carry > start - MIN_INSTANT:
         first = MIN_INSTANT.isoformat().replace("+00:00", "Z")
         raise ApiError(422, f"tolerance: reaches back before {first}; ask for a shorter one or 'none'")
+    if by_day and rows is not None and rows * len(series) > ctx.settings.max_cells:
+        return _streamed(ctx, series, req, start, end, resolution, method, tolerance, cadences, max_gap,
+                         carry, ahead, forwarded, rows)
     release = ctx.budget.reserve(answer_bytes(rows, len(series))) if rows is not None else _noop
     with released_on_error(release):
         frames = _read(ctx, series, start, end, carry, forwarded, ahead=ahead, as_of=req.as_of)
@@ -242,6 +274,43 @@ def align_request(
                          method=method, tolerance=tolerance, cadences=cadences, fill=req.fill, max_gap=max_gap,
                          quality=req.quality).collect()
     return Aligned(grid, series, start, end, release, req.quality)
+
+
+def _streamed(ctx: Context, series: list[SeriesConfig], req: AlignRequest, start: datetime, end: datetime,
+              resolution: Resolution, method: Method, tolerance: Tolerance, cadences: list[timedelta],
+              max_gap: timedelta | None, carry: timedelta | None, ahead: timedelta,
+              forwarded: Mapping[str, str] | None, rows: int) -> Aligned | None:
+    """A long window, computed and sent day by day: every source read (read-through included) happens now,
+    before the answer starts; the stream then reads each day (plus its carry-in) and aligns it. Memory holds
+    one day at a time, reserved once."""
+    assert isinstance(resolution, timedelta)
+    day_rows = math.ceil(timedelta(days=1) / resolution) * (2 if method == "minmax" else 1)
+    release = ctx.budget.reserve(3 * answer_bytes(day_rows, len(series)))  # a day's grid, its input, a chunk
+    with released_on_error(release):
+        lazies = _read_lazy(ctx, series, start, end, carry, forwarded, ahead=ahead, as_of=req.as_of)
+        probe = pl.collect_all([f.select(pl.len()) for f in lazies])
+        if all(p.item() == 0 for p in probe):
+            release()
+            return None
+    names = [f"value_{i}" for i in range(len(series))]
+    first_day = datetime(start.year, start.month, start.day, tzinfo=start.tzinfo)
+
+    def days() -> Iterator[pl.DataFrame]:
+        moment = first_day
+        while moment < end:
+            lo, hi = max(start, moment), min(end, moment + timedelta(days=1))
+            moment += timedelta(days=1)
+            low = None if carry is None else lo - carry
+            window = (pl.col(TS) < hi + ahead) & (pl.col(TS) >= low if low is not None else pl.lit(True))
+            frames = pl.collect_all([f.filter(window) for f in lazies])
+            yield align([f.lazy() for f in frames], names, start=lo, end=hi, resolution=resolution, method=method,
+                        tolerance=tolerance, cadences=cadences, fill=req.fill, max_gap=max_gap,
+                        quality=req.quality).collect()
+
+    empty = align([pl.LazyFrame(schema=SERIES_SCHEMA) for _ in series], names, start=start,
+                  end=start + resolution, resolution=resolution, method=method, tolerance=tolerance,
+                  fill=req.fill, max_gap=max_gap, quality=req.quality).collect().clear()
+    return Aligned(empty, series, start, end, release, req.quality, stream=days, rows=rows)
 
 
 def check_options(req: AlignRequest, method: Method, resolution: Resolution, max_gap: timedelta | None,
@@ -267,12 +336,19 @@ def check_options(req: AlignRequest, method: Method, resolution: Resolution, max
 def _read(ctx: Context, series: list[SeriesConfig], start: datetime, end: datetime, carry: timedelta | None,
           forwarded: Mapping[str, str] | None, *, ahead: timedelta = timedelta(0),
           as_of: datetime | None = None) -> list[pl.DataFrame]:
-    """Lake partitions plus read-through (or the revision history, with `as_of`); source failures become the
-    API's 502, 503 and 504."""
+    """Lake partitions plus read-through (or the revision history, with `as_of`), collected."""
+    return pl.collect_all(_read_lazy(ctx, series, start, end, carry, forwarded, ahead=ahead, as_of=as_of,
+                                     cache=ctx.cache))
+
+
+def _read_lazy(ctx: Context, series: list[SeriesConfig], start: datetime, end: datetime, carry: timedelta | None,
+               forwarded: Mapping[str, str] | None, *, ahead: timedelta = timedelta(0), as_of: datetime | None = None,
+               cache: PartitionCache | None = None) -> list[pl.LazyFrame]:
+    """The series' readings as lazy frames (every source read done); source failures become the API's 502,
+    503 and 504."""
     try:
-        lazy = read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry, carry_out=ahead,
-                         through=ctx.through, forwarded=forwarded, as_of=as_of)
-        return pl.collect_all(lazy)
+        return read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry, carry_out=ahead,
+                         through=ctx.through, forwarded=forwarded, as_of=as_of, cache=cache)
     except TooManyMissingDays as exc:
         raise ApiError(409, missing_days_message(exc)) from None
     except SourceBusy as exc:

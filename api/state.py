@@ -15,6 +15,7 @@ from api.lineage import LineageRecorder
 from api.metrics import Metrics
 from api.service import Context
 from api.work import MemoryBudget
+from datahub_assets.cache import PartitionCache
 from datahub_assets.window import ReadThrough, stored_events
 from resources.catalog import Catalog, load_catalog
 from resources.registry import EXPORTS, LAKE, make_resources
@@ -57,6 +58,8 @@ async def load_state(
         lineage.start()
         stack.callback(lineage.stop)
         context = Context(catalog=catalog, lake=lake, through=through, settings=settings, metrics=metrics,
-                          budget=MemoryBudget(settings.max_bytes_in_flight), sources=built)
+                          budget=MemoryBudget(settings.max_bytes_in_flight), sources=built,
+                          cache=PartitionCache(settings.partition_cache_bytes, on_lookup=lambda hit: metrics
+                                               .cache_lookups.labels("hit" if hit else "miss").inc()))
         yield {"context": context, "resources": built, "exports": getattr(built, EXPORTS), "instance": instance,
                "lineage": lineage, "metrics": metrics, "auth": Authenticator.from_settings(settings)}

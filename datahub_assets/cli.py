@@ -105,23 +105,44 @@ def materialize(selection: str, partitions: str, parallel: int) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
-def serve(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="API worker processes (uvicorn); metrics are summed across them.")
+def serve(host: str, port: int, workers: int) -> None:
     """Serve the API (uvicorn)."""
     from datahub_assets.instance import prepare_home
 
     prepare_home()
-    os.execv(_bin("uvicorn"), [_bin("uvicorn"), "--factory", "api.app:create_app", "--host", host,
-                               "--port", str(port)])
+    os.execve(_bin("uvicorn"), api_command(host, port, workers), api_env(workers))
+
+
+def api_command(host: str, port: int, workers: int, log_level: str | None = None) -> list[str]:
+    cmd = [_bin("uvicorn"), "--factory", "api.app:create_app", "--host", host, "--port", str(port)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    return cmd + (["--log-level", log_level] if log_level else [])
+
+
+def api_env(workers: int) -> dict[str, str]:
+    """With several workers, Prometheus' multiprocess mode: each worker writes its counts to a fresh shared
+    folder, and /metrics sums them."""
+    env = dict(os.environ)
+    if workers > 1:
+        import tempfile
+
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="datahub-metrics-")
+    return env
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, help="Dagster UI port.")
 @click.option("--api-port", default=8000, show_default=True)
+@click.option("--api-workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="API worker processes.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               help="Log level of the Dagster services and the API server.")
-def up(host: str, port: int, api_port: int, log_level: str) -> None:
+def up(host: str, port: int, api_port: int, api_workers: int, log_level: str) -> None:
     """The Dagster UI (with its daemon: schedules, sensors, the run queue) and the API side by side.
 
     Prints one line when both answer; Ctrl-C stops both."""
@@ -131,8 +152,7 @@ def up(host: str, port: int, api_port: int, log_level: str) -> None:
     commands = [
         [_bin("dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", host, "-p", str(port),
          "--log-level", log_level],
-        [_bin("uvicorn"), "--factory", "api.app:create_app", "--host", host, "--port", str(api_port),
-         "--log-level", log_level],
+        api_command(host, api_port, api_workers, log_level),
     ]
     stopping: list[int] = []
     # Explicit handlers: a shell may start us with SIGINT ignored (in the background), Ctrl-C must still work.
@@ -140,7 +160,7 @@ def up(host: str, port: int, api_port: int, log_level: str) -> None:
         signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     # `dagster dev -w workspace.yaml` is the documented way to serve this layout; its note that `dg dev`
     # supersedes it is not for our users.
-    env = {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+    env = {**api_env(api_workers), "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
     children = [subprocess.Popen(c, cwd=ROOT, env=env, start_new_session=True) for c in commands]
     probes = [f"http://{host}:{port}/server_info", f"http://{host}:{api_port}/health"]
     ready = False

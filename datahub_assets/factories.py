@@ -10,6 +10,7 @@ import polars as pl
 from dagster import AssetExecutionContext
 
 from datahub_assets import checks
+from datahub_assets.cache import shared_cache
 from datahub_assets.engine.align import DEFAULT, Tolerance, align, carry_in, carry_out
 from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, EXPORT_TS, TS, handed_out
 from datahub_assets.fetch import FetchedDay, fetch_day, raw_dataset, store_day
@@ -149,7 +150,8 @@ def build_grid_asset(catalog: Catalog, grid: GridConfig, partitions: dg.Partitio
                 context.log.info(f"fetched {len(fetched)} raw day(s) the grid reads that were not stored: "
                                  + ", ".join(fetched))
         carry, ahead = grid_reach(grid)
-        frames = read_many(lake, catalog, members, start=start, end=end, carry=carry, carry_out=ahead, as_of=as_of)
+        frames = read_many(lake, catalog, members, start=start, end=end, carry=carry, carry_out=ahead, as_of=as_of,
+                           cache=shared_cache())
         aligned = align(
             frames, [s.slug for s in members], start=start, end=end, resolution=grid.resolution,
             method=grid.method, tolerance=tolerance, fill=grid.fill, max_gap=grid.max_gap,

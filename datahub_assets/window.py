@@ -6,6 +6,7 @@ Shared by the grid assets and the API, so both see the same rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,15 +18,17 @@ from typing import Any
 
 import polars as pl
 
+from datahub_assets.cache import PartitionCache
 from datahub_assets.checks import passes_blocking, runless_events
 from datahub_assets.engine.grid import as_utc
 from datahub_assets.engine.revisions import as_of as versions_at
-from datahub_assets.engine.schema import SERIES_SCHEMA, TS, clean
+from datahub_assets.engine.schema import SERIES_SCHEMA, TS, TS_DTYPE, clean
 from datahub_assets.fetch import FetchedDay, fetch_day, raw_dataset, store_day
 from resources import deadline
 from resources.catalog import Catalog, SeriesConfig
 from resources.keys import raw_path
 from resources.lake import HISTORY_FILE, ParquetLake
+from resources.locks import machine_lock
 from resources.registry import source_key
 from resources.sources.base import Source, SourceBusy, SourceError, SourceTimeout
 
@@ -139,27 +142,36 @@ class ReadThrough:
             lock = self._source_locks.setdefault(series.source, threading.Lock())
         _acquire(lock, series.source)
         try:
-            dataset = raw_dataset(self.lake, self.catalog, series)
-            if self.lake.exists(dataset, day):  # materialized while we waited
-                return self.lake.read(dataset, day)
-            if self.on_fetch:
-                self.on_fetch(series.source)
-            try:
-                fetched = fetch_day(self.lake, self.catalog, series, source, day, now=self.clock(),
-                                    forwarded=forwarded)
-            except deadline.DeadlineExceeded as exc:  # a source that sleeps through the request's deadline
-                raise SourceTimeout(f"source {series.source!r}: {exc}", cancelled=exc.cancelled) from None
-            except SourceError:
-                if self.on_error:
-                    self.on_error(series.source)
-                raise
-            # Written back only as the raw asset would write it: a whole closed day, not read with the caller's
-            # credentials, passing the blocking checks; then recorded as that raw partition's materialization.
-            if write_back and not fetched.open and self.on_stored is not None and passes_blocking(series, fetched):
-                uri = store_day(self.lake, dataset, fetched)
-                self.on_stored(series, fetched, uri)
+            # The API's other worker processes fetch from the same source one at a time with this one.
+            with machine_lock(self.lake.root, f"source_{series.source}"):
+                return self._fetch_locked(series, day, source, forwarded, write_back=write_back)
+        except deadline.DeadlineExceeded as exc:
+            raise SourceTimeout(f"source {series.source!r}: busy with other fetches; {exc}",
+                                cancelled=exc.cancelled) from None
         finally:
             lock.release()
+
+    def _fetch_locked(self, series: SeriesConfig, day: date, source: Source, forwarded: Mapping[str, str] | None,
+                      *, write_back: bool) -> pl.DataFrame:
+        dataset = raw_dataset(self.lake, self.catalog, series)
+        if self.lake.exists(dataset, day):  # materialized while we waited
+            return self.lake.read(dataset, day)
+        if self.on_fetch:
+            self.on_fetch(series.source)
+        try:
+            fetched = fetch_day(self.lake, self.catalog, series, source, day, now=self.clock(),
+                                forwarded=forwarded)
+        except deadline.DeadlineExceeded as exc:  # a source that sleeps through the request's deadline
+            raise SourceTimeout(f"source {series.source!r}: {exc}", cancelled=exc.cancelled) from None
+        except SourceError:
+            if self.on_error:
+                self.on_error(series.source)
+            raise
+        # Written back only as the raw asset would write it: a whole closed day, not read with the caller's
+        # credentials, passing the blocking checks; then recorded as that raw partition's materialization.
+        if write_back and not fetched.open and self.on_stored is not None and passes_blocking(series, fetched):
+            uri = store_day(self.lake, dataset, fetched)
+            self.on_stored(series, fetched, uri)
         return fetched.frame
 
 
@@ -225,13 +237,17 @@ def read_many(
     through: ReadThrough | None = None,
     forwarded: Mapping[str, str] | None = None,
     as_of: datetime | None = None,
+    cache: PartitionCache | None = None,
+    today: date | None = None,
 ) -> list[pl.LazyFrame]:
     """Each series' stored readings in [start - carry, end + carry_out), clean; `carry=None` reaches back to
     the last stored reading however old. Without `through` an unmaterialized day reads as empty; with it,
     missing days up to today are fetched (at most `through.max_days` per call, else TooManyMissingDays).
     With `as_of`, the readings known at that instant, from the partitions' revision history (nothing is
-    fetched: a day never stored was not known)."""
+    fetched: a day never stored was not known). With `cache`, closed days (before `today`) are decoded once and
+    served from it while their file is unchanged."""
     start, end = as_utc(start), as_utc(end)
+    today = today or (through.clock() if through is not None else datetime.now(UTC)).astimezone(UTC).date()
     upper = end + carry_out
     through = None if as_of is not None else through
     plans = []
@@ -239,7 +255,7 @@ def read_many(
     for s in series:
         dataset = raw_dataset(lake, catalog, s)
         days, lower = needed_days(lake, dataset, start=start, end=upper, carry=carry)
-        stored = lake.existing(dataset, days)  # one check per needed day, never a listing of all days
+        stored = lake.versions(dataset, days)  # one look per needed day, never a listing of all days
         absent = []
         if through is not None:
             today = through.clock().astimezone(UTC).date()
@@ -254,12 +270,17 @@ def read_many(
     frames = []
     for s, dataset, stored, absent, lower in plans:
         fetched = [through.fetch(s, d, forwarded).lazy() for d in absent] if through is not None else []
-        scanned = lake.scan_existing(dataset, stored) if as_of is None else known_at(lake, dataset, stored, as_of)
+        if as_of is not None:
+            scanned = known_at(lake, dataset, list(stored), as_of)
+        elif cache is not None:
+            scanned = cached(lake, dataset, stored, cache, today)
+        else:
+            scanned = lake.scan_existing(dataset, list(stored))
         if through is not None and through.on_lake_read and stored:
             through.on_lake_read(s.source, len(stored))
-        window = pl.col(TS) < upper
+        window = pl.col(TS) < bound(upper)
         if lower is not None:
-            window = window & (pl.col(TS) >= lower)
+            window = window & (pl.col(TS) >= bound(lower))
         if scanned is not None and not fetched:
             # Stored partitions are clean and read in day order: sorted and unique as they are.
             frames.append(scanned.filter(window).set_sorted(TS))
@@ -269,6 +290,29 @@ def read_many(
         else:
             frames.append(pl.LazyFrame(schema=SERIES_SCHEMA))
     return frames
+
+
+@functools.lru_cache(maxsize=256)
+def bound(moment: datetime) -> pl.Expr:
+    """A time literal, built once: a zoned datetime literal costs Polars a Series each time."""
+    return pl.lit(moment, dtype=TS_DTYPE)
+
+
+def cached(lake: ParquetLake, dataset: str, stored: Mapping[date, str], cache: PartitionCache,
+           today: date) -> pl.LazyFrame | None:
+    """The stored days, closed ones from the cache (read and kept on a miss), today's read as it is."""
+    parts = []
+    for day, version in stored.items():
+        if day >= today:
+            parts.append(lake.read(dataset, day))
+            continue
+        uri = lake.partition(dataset, day)
+        frame = cache.get(uri, version)
+        if frame is None:
+            frame = lake.read(dataset, day)
+            cache.put(uri, version, frame)
+        parts.append(frame)
+    return pl.concat(parts).lazy() if parts else None
 
 
 def known_at(lake: ParquetLake, dataset: str, days: Sequence[date], at: datetime) -> pl.LazyFrame | None:

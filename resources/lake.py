@@ -128,7 +128,27 @@ class ParquetLake(dg.ConfigurableResource):
 
     def existing(self, dataset: str, days: Sequence[date]) -> list[date]:
         """Those of `days` that have a partition, in the given order."""
-        return [d for d in days if self.exists(dataset, d)]
+        return list(self.versions(dataset, days))
+
+    def versions(self, dataset: str, days: Sequence[date]) -> dict[date, str]:
+        """Those of `days` that have a partition, in the given order, each with a token that changes whenever
+        its data file is rewritten (local: modification time and size; S3: the ETag): one look per day."""
+        out: dict[date, str] = {}
+        for day in days:
+            uri = self.partition(dataset, day)
+            if self.is_s3:
+                bucket, key = _split_s3(uri)
+                listing = self._client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+                found = next((i for i in listing.get("Contents", []) if i["Key"] == key), None)
+                if found is not None:
+                    out[day] = str(found.get("ETag", "")) + ":" + str(found.get("Size", ""))
+            else:
+                try:
+                    stat = os.stat(uri)
+                except OSError:
+                    continue
+                out[day] = f"{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ino}"
+        return out
 
     def scan(self, dataset: str, days: Sequence[date]) -> pl.LazyFrame | None:
         """The given days' partitions as one lazy frame (None when none of them exists)."""

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     # API limits: a request beyond them is refused (413/422), never cut.
     max_series: int = Field(100, validation_alias="DATAHUB_MAX_SERIES", gt=0)
     max_cells: int = Field(5_000_000, validation_alias="DATAHUB_MAX_CELLS", gt=0)
+    max_streamed_cells: int = Field(200_000_000, validation_alias="DATAHUB_MAX_STREAMED_CELLS", gt=0)
     max_window_days: int = Field(366, validation_alias="DATAHUB_MAX_WINDOW_DAYS", gt=0)
     read_through_max_days: int = Field(31, validation_alias="DATAHUB_READ_THROUGH_MAX_DAYS", ge=0)
     lineage_flush_seconds: float = Field(10.0, validation_alias="DATAHUB_LINEAGE_FLUSH_SECONDS", gt=0)
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     request_timeout: float = Field(30.0, validation_alias="DATAHUB_REQUEST_TIMEOUT", gt=0, le=3600)
     source_queue: int = Field(8, validation_alias="DATAHUB_SOURCE_QUEUE", gt=0, le=1000)
     max_bytes_in_flight: int = Field(512 * 2**20, validation_alias="DATAHUB_MAX_BYTES_IN_FLIGHT", gt=0)
+    partition_cache_bytes: int = Field(256 * 2**20, validation_alias="DATAHUB_PARTITION_CACHE_BYTES", ge=0)
     api_threads: int = Field(64, validation_alias="DATAHUB_API_THREADS", ge=4, le=1024)
     # Download links of the API (exports without S3): built from this URL, signed, expiring.
     external_url: str = Field("http://127.0.0.1:8000", validation_alias="DATAHUB_EXTERNAL_URL")

@@ -14,7 +14,7 @@ ALLOWED: dict[str, set[str]] = {
     "sensors": {"resources"},
     "datahub_assets.engine": set(),
     "datahub_assets": {"resources", "sensors"},
-    "api": {"resources", "datahub_assets.engine", "datahub_assets.window"},
+    "api": {"resources", "datahub_assets.engine", "datahub_assets.window", "datahub_assets.cache"},
 }
 
 

@@ -51,7 +51,8 @@ async def export(body: ExportRequest, request: Request, ctx: ContextDep, tenant:
     store = request.state.exports
 
     def work() -> tuple[Aligned, str | None] | None:
-        result = align_request(ctx, tenant, body, forwarded=forwarded, resolution=resolution, method=method)
+        result = align_request(ctx, tenant, body, forwarded=forwarded, resolution=resolution, method=method,
+                               streamable=body.format == "csv")
         if result is None or body.format == "csv":
             return None if result is None else (result, None)
         try:
@@ -67,11 +68,11 @@ async def export(body: ExportRequest, request: Request, ctx: ContextDep, tenant:
     if done is None:
         return Response(status_code=204)
     result, name = done
-    ctx.metrics.rows_served.labels("export").inc(result.frame.height)
+    ctx.metrics.rows_served.labels("export").inc(result.height)
     ctx.metrics.exports.labels(body.format).inc()
     # Recorded once the file is stored (Parquet) or about to stream (CSV), never before.
     request.state.lineage.record(Work("export", tenant, tuple(s.id for s in result.series), result.start,
-                                      result.end, result.frame.height, detail=body.format))
+                                      result.end, result.height, detail=body.format))
     if name is None:
         headers = {"Content-Disposition": 'attachment; filename="export.csv"'}
         return StreamingResponse(guarded(csv_chunks(result), result.release), media_type=CSV, headers=headers,

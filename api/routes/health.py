@@ -7,12 +7,13 @@ readiness runs in a thread of its own with a short timeout.
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from api.auth import Authenticator
 from api.deps import verified_claims
@@ -55,6 +56,9 @@ async def metrics(request: Request) -> Response:
     """Open without tokens (the embedded default); with tokens on, a verified token is needed and shows only
     its tenant's sources, unless its `scope` holds `metrics:all` (an operator's scraper)."""
     registry = request.state.metrics.registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: the sum of all of them
+        registry = CollectorRegistry(auto_describe=False)
+        multiprocess.MultiProcessCollector(registry)
     auth: Authenticator | None = request.state.auth
     if auth is not None:
         claims = await asyncio.to_thread(verified_claims, request, auth)

@@ -11,7 +11,7 @@ from api.deps import ContextDep, ForwardedDep, TenantDep
 from api.errors import ApiError, rename_fields
 from api.lineage import Work
 from api.models import AlignRequest, AlignResponse, ErrorBody, Fill, Method, SeriesSelector
-from api.output import ARROW, CSV, negotiate, respond
+from api.output import ARROW, CSV, JSON, negotiate, respond
 from api.service import Aligned, align_request, tenant_series
 from api.work import offload
 from resources.durations import quoted
@@ -37,10 +37,10 @@ def answer(request: Request, result: Aligned | None, tenant: str, kind: str) -> 
     if result is None:
         return Response(status_code=204)
     ctx = request.state.context
-    ctx.metrics.rows_served.labels("align").inc(result.frame.height)
-    ctx.metrics.cells_served.inc(result.frame.height * len(result.series))
+    ctx.metrics.rows_served.labels("align").inc(result.height)
+    ctx.metrics.cells_served.inc(result.height * len(result.series))
     request.state.lineage.record(Work("align", tenant, tuple(s.id for s in result.series), result.start,
-                                      result.end, result.frame.height))
+                                      result.end, result.height))
     return respond(result, kind)
 
 
@@ -51,7 +51,7 @@ async def align(
 ) -> Response:
     kind = negotiate(accept)
     result = await offload(request, ctx.settings.request_timeout,
-                           lambda: align_request(ctx, tenant, body, forwarded=forwarded))
+                           lambda: align_request(ctx, tenant, body, forwarded=forwarded, streamable=kind != JSON))
     return answer(request, result, tenant, kind)
 
 
@@ -95,7 +95,7 @@ async def entity_data(
 
     def work() -> Aligned | None:
         try:
-            return align_request(ctx, tenant, body, forwarded=forwarded)
+            return align_request(ctx, tenant, body, forwarded=forwarded, streamable=kind != JSON)
         except ApiError as exc:  # the shared align path names body fields; this caller sent query parameters
             raise ApiError(exc.status, rename_fields(exc.message, QUERY_NAMES), exc.headers) from None
 

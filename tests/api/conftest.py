@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import textwrap
 import threading
 import time
@@ -66,6 +67,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Until the API process at `url` answers /health with 200 (it must stay alive meanwhile)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.2)
 
 
 def write_catalog(root: Path, text: str = CATALOG) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import free_port
+from tests.api.conftest import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 RSS_BOUND_MIB = 1536  # the README's figure for the default DATAHUB_MAX_BYTES_IN_FLIGHT (512 MiB)
@@ -52,15 +52,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
+        wait_healthy(url, proc)
         yield url, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
