@@ -211,7 +211,9 @@ CASES = [
     post("export-unknown-series", 404, "series[0]", body(series=[{**PLANT, "attribute": "x"}]), EXPORT),
     post("export-window-inverted", 422, "end_time", body(end_time="2017-01-01"), EXPORT),
     post("export-window-too-long", 413, "end_time", body(end_time="2019-01-01"), EXPORT),
-    post("export-too-many-cells", 413, "resolution", body(end_time="2017-03-02", resolution="1s"), EXPORT),
+    post("export-too-many-cells", 413, "resolution", body(end_time="2017-03-02", resolution="1s",
+                                                          format="parquet"), EXPORT),
+    post("export-csv-too-many-cells", 413, "resolution", body(end_time="2018-01-02", resolution="100ms"), EXPORT),
     post("export-too-many-series", 413, "series", body(series=MANY), EXPORT),
     post("export-bad-tenant", 400, "X-Tenant-ID", body(), EXPORT, headers={"X-Tenant-ID": "tenant.x"}),
     # --- entity data GET (its fields are the query's)
