@@ -167,10 +167,10 @@ def answer_bytes(rows: int, n_series: int) -> int:
 
 def check_limits(
     settings: Settings, n_series: int, start: datetime, end: datetime, resolution: Resolution,
-    max_cells: int | None = None,
+    streamed: bool = False,
 ) -> int | None:
-    """Refuse windows and grids beyond the limits; the number of grid rows (None for `raw`: known after
-    reading)."""
+    """Refuse windows and grids beyond the limits (a streamed answer's cells against
+    `DATAHUB_MAX_STREAMED_CELLS`); the number of grid rows (None for `raw`: known after reading)."""
     if end <= start:
         raise ApiError(422, "end_time: must be after start_time")
     if end - start > timedelta(days=settings.max_window_days):
@@ -190,8 +190,8 @@ def check_limits(
             raise ApiError(422, f"resolution: a grid step must be at most {settings.max_window_days}d "
                                 "(the longest window)")
         rows = math.ceil(to_us(end - start) / to_us(resolution) + 1)
-        cap, name = (settings.max_cells, "DATAHUB_MAX_CELLS") if max_cells is None else \
-            (max_cells, "DATAHUB_MAX_STREAMED_CELLS")
+        cap, name = (max(settings.max_streamed_cells, settings.max_cells), "DATAHUB_MAX_STREAMED_CELLS") \
+            if streamed else (settings.max_cells, "DATAHUB_MAX_CELLS")
         if rows * n_series > cap:
             raise ApiError(413, f"resolution: {rows * n_series:,} grid cells requested; at most {cap:,} ({name})")
         return rows
@@ -236,8 +236,7 @@ def align_request(
     # A format that streams (Arrow, CSV) may ask for more cells than an answer held whole, when the grid can be
     # computed day by day (a step dividing a day).
     by_day = streamable and isinstance(resolution, timedelta) and timedelta(days=1) % resolution == timedelta(0)
-    rows = check_limits(ctx.settings, len(series), start, end, resolution,
-                        max(ctx.settings.max_streamed_cells, ctx.settings.max_cells) if by_day else None)
+    rows = check_limits(ctx.settings, len(series), start, end, resolution, streamed=by_day)
     if rows is not None and method == "minmax":
         rows *= 2  # two rows per bucket
         if isinstance(resolution, int) and to_us(end - start) < 2 * resolution:

@@ -258,7 +258,6 @@ def read_many(
         stored = lake.versions(dataset, days)  # one look per needed day, never a listing of all days
         absent = []
         if through is not None:
-            today = through.clock().astimezone(UTC).date()
             window_days = [d for d in days if d >= (lower or start).date()]
             # nothing is fetched outside the catalog's partitions
             absent = [d for d in window_days if d not in stored and catalog.partitions.holds(d, today)]
