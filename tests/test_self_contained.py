@@ -11,11 +11,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_watcher_tells_a_sibling_folder_from_the_clone(tmp_path: Path) -> None:
-    assert reads.outside_clone(str(ROOT.parent / "shared" / "data" / "x.csv"))
-    assert reads.outside_clone(str(ROOT) + "-copy/x")  # a sibling whose name starts like the clone's
+    # A clone in a folder of its own (wherever this one lies: directly in the temp folder, every other entry
+    # there is the tests' scratch space, so the layout is built here).
+    clone = tmp_path / "datahub"
+    assert reads.outside_clone(str(tmp_path / "shared" / "data" / "x.csv"), clone)
+    assert reads.outside_clone(str(clone) + "-copy/x", clone)  # a sibling whose name starts like the clone's
+    assert not reads.outside_clone(str(clone / "tests" / "data" / "nab" / "speed_6005.csv"), clone)
+    assert not reads.outside_clone("/usr/share/zoneinfo/UTC", clone)
+    # This clone: its own data and the tests' scratch files are inside.
     assert not reads.outside_clone(str(ROOT / "tests" / "data" / "nab" / "speed_6005.csv"))
     assert not reads.outside_clone(str(tmp_path / "catalog.yaml"))
-    assert not reads.outside_clone("/usr/share/zoneinfo/UTC")
 
 
 def test_no_test_names_a_path_outside_the_clone() -> None:
