@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from datahub_assets.checks import freshness_probe
 from datahub_assets.factories import build_export_asset, build_grid_asset, build_raw_asset, raw_key
 from datahub_assets.materialize import ALL_ASSETS_JOB
 from datahub_assets.partitions import daily_partitions
@@ -16,8 +17,10 @@ from resources import keys
 from resources.catalog import Catalog, load_catalog
 from resources.registry import make_resources, source_key
 from resources.settings import Settings
+from sensors.check_failures import build_check_failure_sensor
 from sensors.dead_runs import build_dead_runs_sensor
 from sensors.file_changes import build_file_changes_sensor
+from sensors.freshness import build_freshness_sensor
 from sensors.run_failures import build_run_failure_sensor
 
 DEFAULT_CADENCE = timedelta(hours=1)
@@ -31,6 +34,12 @@ def source_cadence(catalog: Catalog, source: str) -> timedelta:
     if config.kind == "demo":
         cadences.append(config.duration("cadence"))
     return min(cadences, default=DEFAULT_CADENCE)
+
+
+def freshness_interval(catalog: Catalog) -> int:
+    """Seconds between the freshness sensor's ticks: a quarter of the tightest limit, within 1 to 15 minutes."""
+    limits = [s.checks.freshness for s in catalog.series if s.checks.freshness is not None]
+    return int(min(max(min(limits, default=timedelta(hours=1)).total_seconds() / 4, 60), 900))
 
 
 # Grids and exports follow their inputs: when a dependency of the latest partition is updated (and none is
@@ -77,6 +86,7 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
     schedules = [build_close_day_schedule(everything, catalog.partitions.end)]
     sensors: list[dg.SensorDefinition] = [
         build_run_failure_sensor(), build_dead_runs_sensor(),
+        build_check_failure_sensor([key for a in assets for key in a.check_keys]),
         dg.AutomationConditionSensorDefinition("follow_inputs", target=dg.AssetSelection.all(),
                                                default_status=dg.DefaultSensorStatus.RUNNING,
                                                description="Requests grids and exports whose inputs were updated."),
@@ -93,6 +103,9 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
             sensors.append(build_file_changes_sensor(source, source_key(source), job,
                                                      first_day=catalog.partitions.start,
                                                      last_day=catalog.partitions.end, running=entry.schedule))
+    probes = {s.id: freshness_probe(catalog, s) for s in catalog.series if s.checks.freshness is not None}
+    if probes:
+        sensors.append(build_freshness_sensor(probes, interval_seconds=freshness_interval(catalog)))
     retention = build_retention_job(catalog)
     if retention is not None:
         jobs.append(retention)

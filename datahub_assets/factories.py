@@ -79,7 +79,7 @@ def build_raw_asset(catalog: Catalog, series: SeriesConfig, partitions: dg.Parti
         store_day(lake, raw_dataset(lake, catalog, series), fetched)
         return dg.MaterializeResult(
             metadata={**frame_metadata(fetched.frame, TS), **fetch_metadata(fetched)},
-            check_results=checks.check_results(series, fetched.counts, open_partition=fetched.open, now=fetched.now),
+            check_results=checks.check_results(series, checks.gather(lake, catalog, series, fetched)),
         )
 
     return _raw
@@ -186,7 +186,8 @@ def ensure_days(context: AssetExecutionContext, lake: ParquetLake, catalog: Cata
             source: Source = getattr(context.resources, source_key(series.source))
             fetched = fetch_day(lake, catalog, series, source, other)
             uri = store_day(lake, dataset, fetched)
-            for event in checks.runless_events(raw_key(series), series, fetched, {
+            evidence = checks.gather(lake, catalog, series, fetched)
+            for event in checks.runless_events(raw_key(series), series, evidence, {
                     **frame_metadata(fetched.frame, TS), **fetch_metadata(fetched),
                     "materialized_by": f"grid {context.asset_key.to_user_string()} (run {context.run_id})",
                     "uri": dg.MetadataValue.path(uri)}):

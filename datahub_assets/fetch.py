@@ -10,6 +10,7 @@ read-through and by a grid that needs a day not yet stored. Same cleaning, same 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +37,7 @@ class FetchedDay:
     counts: dict[str, Any]  # quality counts of the day's rows as delivered (engine.quality)
     since: datetime  # where the fetch began: the day's start, or later for an incremental refresh
     now: datetime
+    delivered: pl.DataFrame  # the day's rows the checks look at: stored ones before `since`, then `fetched`
 
     @property
     def open(self) -> bool:
@@ -74,7 +76,34 @@ def fetch_day(
     rows = pl.concat([head, fetched])
     counts = quality(rows.lazy(), start=start, end=end, max_gap=max_gap(series), minimum=series.checks.min,
                      maximum=series.checks.max, closed=not is_open(day, now)).collect().row(0, named=True)
-    return FetchedDay(day, clean(rows.lazy()).collect(), fetched, counts, since, now)
+    return FetchedDay(day, clean(rows.lazy()).collect(), fetched, counts, since, now, rows)
+
+
+def readings_before(lake: ParquetLake, catalog: Catalog, series: SeriesConfig, day: date, span: timedelta
+                    ) -> pl.DataFrame:
+    """The stored readings of the `span` before `day` (the partitions that exist), clean and sorted."""
+    start, _ = day_window(day)
+    days = [day - timedelta(days=n) for n in range(math.ceil(span / timedelta(days=1)), 0, -1)]
+    scanned = lake.scan(raw_dataset(lake, catalog, series), days)
+    if scanned is None:
+        return pl.DataFrame(schema=SERIES_SCHEMA)
+    return clean(scanned.filter(pl.col(TS) >= start - span)).collect()
+
+
+def newest_reading(lake: ParquetLake, catalog: Catalog, series: SeriesConfig, today: date, span: timedelta
+                   ) -> datetime | None:
+    """The newest stored reading of the series on `today` or the days before it, looking back no further
+    than `span` (and one day more); None when there is none."""
+    dataset = raw_dataset(lake, catalog, series)
+    for back in range(math.ceil(span / timedelta(days=1)) + 2):
+        day = today - timedelta(days=back)
+        if lake.exists(dataset, day):
+            scanned = lake.scan_existing(dataset, [day])
+            assert scanned is not None
+            last = scanned.select(pl.col(TS).max()).collect().item()
+            if last is not None:
+                return last
+    return None
 
 
 def store_day(lake: ParquetLake, dataset: str, fetched: FetchedDay) -> str:

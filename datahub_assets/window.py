@@ -19,11 +19,11 @@ from typing import Any
 import polars as pl
 
 from datahub_assets.cache import PartitionCache
-from datahub_assets.checks import passes_blocking, runless_events
+from datahub_assets.checks import Evidence, gather, passes_blocking, runless_events
 from datahub_assets.engine.grid import as_utc
 from datahub_assets.engine.revisions import as_of as versions_at
 from datahub_assets.engine.schema import SERIES_SCHEMA, TS, TS_DTYPE, clean
-from datahub_assets.fetch import FetchedDay, fetch_day, raw_dataset, store_day
+from datahub_assets.fetch import fetch_day, raw_dataset, store_day
 from resources import deadline
 from resources.catalog import Catalog, SeriesConfig
 from resources.keys import raw_path
@@ -70,7 +70,7 @@ class ReadThrough:
         on_fetch: Callable[[str], None] | None = None,
         on_error: Callable[[str], None] | None = None,
         on_busy: Callable[[str], None] | None = None,
-        on_stored: Callable[[SeriesConfig, FetchedDay, str], None] | None = None,
+        on_stored: Callable[[SeriesConfig, Evidence, str], None] | None = None,
         on_lake_read: Callable[[str, int], None] | None = None,
     ) -> None:
         self.lake, self.catalog, self.resources = lake, catalog, resources
@@ -171,20 +171,21 @@ class ReadThrough:
         # credentials, passing the blocking checks; then recorded as that raw partition's materialization.
         if write_back and not fetched.open and self.on_stored is not None and passes_blocking(series, fetched):
             uri = store_day(self.lake, dataset, fetched)
-            self.on_stored(series, fetched, uri)
+            self.on_stored(series, gather(self.lake, self.catalog, series, fetched), uri)
         return fetched.frame
 
 
-def stored_events(series: SeriesConfig, fetched: FetchedDay, uri: str) -> list[Any]:
+def stored_events(series: SeriesConfig, evidence: Evidence, uri: str) -> list[Any]:
     """What a read-through write-back records in the instance: the raw partition's materialization, marked as
     the API's, with the evaluations of its checks, exactly as the raw asset would record them."""
     import dagster as dg
 
     from datahub_assets.metadata import frame_metadata
 
+    fetched = evidence.fetched
     metadata = {**frame_metadata(fetched.frame, TS), "fetched_rows": fetched.fetched.height,
                 "materialized_by": "api read-through", "uri": dg.MetadataValue.path(uri)}
-    return runless_events(dg.AssetKey(list(raw_path(series))), series, fetched, metadata)
+    return runless_events(dg.AssetKey(list(raw_path(series))), series, evidence, metadata)
 
 
 _SLICE = 0.2  # seconds between looks at the deadline while waiting

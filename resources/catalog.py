@@ -22,6 +22,7 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -135,11 +136,31 @@ def entry_model(kind: type[Source]) -> type[SourceEntry]:
     return _ENTRY_MODELS[kind]
 
 
+MAX_ANOMALY_WINDOW = timedelta(days=31)
+
+
+class AnomalyCheck(_Model):
+    """Robust anomaly check: a reading further than `threshold` scaled MADs from the rolling median of the
+    `window` before it is flagged (DESIGN section 4)."""
+
+    window: Duration = timedelta(days=3)
+    threshold: float = Field(5.0, gt=0)
+    min_points: int = Field(12, ge=3)
+
+    @field_validator("window")
+    @classmethod
+    def _bounded(cls, window: timedelta) -> timedelta:
+        if not timedelta(0) < window <= MAX_ANOMALY_WINDOW:
+            raise ValueError(f"must be more than 0 and at most {MAX_ANOMALY_WINDOW.days}d")
+        return window
+
+
 class SeriesChecks(_Model):
     min: float | None = None
     max: float | None = None
     max_gap: Duration | None = None
     freshness: Duration | None = None
+    anomaly: AnomalyCheck | None = None
 
 
 class SeriesConfig(_Model):

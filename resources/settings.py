@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_CATALOG = Path(__file__).resolve().parent.parent / "datahub_assets" / "demo" / "catalog.yaml"
@@ -50,3 +50,5 @@ class Settings(BaseSettings):
     external_url: str = Field("http://127.0.0.1:8000", validation_alias="DATAHUB_EXTERNAL_URL")
     link_secret: str | None = Field(None, validation_alias="DATAHUB_LINK_SECRET")
     dagster_ui_url: str = Field("http://127.0.0.1:3000", validation_alias="DATAHUB_DAGSTER_UI_URL")
+    # Alerts on failed runs and checks are posted here (a secret: never shown in the UI, logs or metadata).
+    alert_webhook_url: SecretStr | None = Field(None, validation_alias="DATAHUB_ALERT_WEBHOOK_URL")

@@ -43,7 +43,7 @@ def _wait_for(seconds: float) -> None:
 _sleep: Callable[[float], None] = _wait_for
 
 
-class _Transient(Exception):
+class Transient(Exception):
     """A failed attempt worth repeating: a retryable status (with its `Retry-After`) or a transport error."""
 
     def __init__(self, what: str, retry_after: float | None = None) -> None:
@@ -103,7 +103,7 @@ class Transport:
             try:
                 response = self._http().get(url, headers=dict(headers), timeout=timeout)
             except _RETRY_TRANSPORT as exc:
-                raise _Transient(f"request failed ({type(exc).__name__})") from None
+                raise Transient(f"request failed ({type(exc).__name__})") from None
             except httpx.HTTPError as exc:
                 raise SourceError(
                     f"source {self.source!r}: page {page}: request failed ({type(exc).__name__})"
@@ -112,7 +112,7 @@ class Transport:
             if status == 429 or status >= 500:
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 response.close()
-                raise _Transient(f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip(), retry_after)
+                raise Transient(f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip(), retry_after)
             return response
 
         def before_sleep(state: RetryCallState) -> None:
@@ -129,8 +129,8 @@ class Transport:
 
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
-            wait=_wait,
-            retry=retry_if_exception_type(_Transient),
+            wait=retry_wait,
+            retry=retry_if_exception_type(Transient),
             sleep=lambda seconds: _pause(limit, seconds),
             before_sleep=before_sleep,
             after=remember,
@@ -138,7 +138,7 @@ class Transport:
         )
         try:
             response = retrying(attempt)
-        except _Transient as exc:
+        except Transient as exc:
             raise SourceError(
                 f"source {self.source!r}: page {page}: {exc.what} after {attempts} attempt(s)", retryable=True
             ) from None
@@ -200,10 +200,10 @@ def retry_after_seconds(header: str | None) -> float | None:
 _backoff = wait_exponential_jitter(initial=BACKOFF_INITIAL, max=BACKOFF_MAX, jitter=BACKOFF_INITIAL)
 
 
-def _wait(state: RetryCallState) -> float:
+def retry_wait(state: RetryCallState) -> float:
     """The server's `Retry-After` (capped at MAX_RETRY_AFTER) when it gave one, else backoff with jitter."""
     exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, _Transient) and exc.retry_after is not None:
+    if isinstance(exc, Transient) and exc.retry_after is not None:
         return min(exc.retry_after, MAX_RETRY_AFTER)
     return float(_backoff(state))
 

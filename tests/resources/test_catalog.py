@@ -127,6 +127,12 @@ def test_env_references_are_never_resolved_at_load(tmp_path: Path, monkeypatch: 
         ("partitions: {start: '2017-01-01'\nsources: [\n", 2, "<root>", "not valid YAML"),
         ("partitions: {start: '2017-01-05', end: '2017-01-01'}\nsources:\n  a: {kind: demo}\n", 1, "partitions",
          "'end' (2017-01-01) is before 'start' (2017-01-05)"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: demo}\nseries:\n"
+         "  - {entity: e, attribute: v, source: a,\n     checks: {anomaly: {window: 40d}}}\n", 6,
+         "series[0].checks.anomaly.window", "at most 31d"),
+        ("partitions: {start: '2017-01-01'}\nsources:\n  a: {kind: demo}\nseries:\n"
+         "  - {entity: e, attribute: v, source: a, checks: {anomaly: {threshold: 0}}}\n", 5,
+         "series[0].checks.anomaly.threshold", "greater than 0"),
     ],
 )
 def test_errors_name_file_line_key_path_and_reason(
