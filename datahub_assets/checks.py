@@ -52,6 +52,10 @@ class Evidence:
     def closed(self) -> bool:
         return not self.fetched.open
 
+    @property
+    def delivered(self) -> pl.LazyFrame:
+        return self.fetched.delivered.lazy()
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -80,39 +84,42 @@ def _places(frame: pl.DataFrame, count: int, what: str) -> dict[str, Any]:
     return meta
 
 
+# The counts come from the fetch (engine.quality); the places are looked up only where a count is not 0.
+
 def _duplicates(series: SeriesConfig, e: Evidence) -> Verdict:
-    found = duplicate_stamps(e.fetched.delivered.lazy()).collect()
     extra = int(e.fetched.counts["duplicates"])
+    found = duplicate_stamps(e.delivered).collect() if extra else pl.DataFrame()
     meta = _places(found, extra, "duplicates")
     meta["stamps_repeated"] = found.height
     return Verdict(extra == 0, meta, "Resolved: the last delivered reading wins.")
 
 
 def _backwards(series: SeriesConfig, e: Evidence) -> Verdict:
-    found = backwards_steps(e.fetched.delivered.lazy()).collect()
     steps = int(e.fetched.counts["backwards"])
-    meta = _places(found, steps, "backwards_steps")
-    return Verdict(steps == 0, meta, "Readings are stored in time order.")
+    found = backwards_steps(e.delivered).collect() if steps else pl.DataFrame()
+    return Verdict(steps == 0, _places(found, steps, "backwards_steps"), "Readings are stored in time order.")
 
 
 def _range(series: SeriesConfig, e: Evidence) -> Verdict:
-    limits = series.checks
-    found = out_of_range(e.fetched.delivered.lazy(), minimum=limits.min, maximum=limits.max).collect()
-    meta = _places(found, found.height, "out_of_range")
-    if found.height:
+    outside = int(e.fetched.counts["out_of_range"])
+    meta: dict[str, Any] = {"out_of_range": outside}
+    if outside:
+        found = out_of_range(e.delivered, minimum=series.checks.min, maximum=series.checks.max).collect()
+        meta = _places(found, outside, "out_of_range")
         meta["lowest"], meta["highest"] = float(found[VALUE].min()), float(found[VALUE].max())  # type: ignore[arg-type]
-    return Verdict(found.height == 0, meta)
+    return Verdict(outside == 0, meta)
 
 
 def _gaps(series: SeriesConfig, e: Evidence) -> Verdict:
-    start, end = e.window
-    found = gap_spans(e.fetched.delivered.lazy(), start=start, end=end, max_gap=max_gap(series),
-                      closed=e.closed).collect()
-    largest = e.fetched.counts["largest_gap"]
-    meta = _places(found.sort(SECONDS, descending=True).head(SHOWN).sort(FROM), found.height, "gaps")
-    meta.update({"largest_gap_seconds": float(largest or 0.0), "missing_seconds": float(found[SECONDS].sum()),
-                 "partial": not e.closed})
-    return Verdict(found.height == 0, meta)
+    gaps = int(e.fetched.counts["gaps"])
+    meta: dict[str, Any] = {"gaps": gaps, "missing_seconds": 0.0}
+    if gaps:
+        start, end = e.window
+        found = gap_spans(e.delivered, start=start, end=end, max_gap=max_gap(series), closed=e.closed).collect()
+        meta = _places(found.sort(SECONDS, descending=True).head(SHOWN).sort(FROM), gaps, "gaps")
+        meta["missing_seconds"] = float(found[SECONDS].sum())
+    meta.update({"largest_gap_seconds": float(e.fetched.counts["largest_gap"] or 0.0), "partial": not e.closed})
+    return Verdict(gaps == 0, meta)
 
 
 def freshness_verdict(limit: timedelta, last: datetime | None, now: datetime) -> Verdict:

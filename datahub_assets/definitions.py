@@ -86,7 +86,7 @@ def build_definitions(catalog: Catalog, settings: Settings | None = None) -> dg.
     schedules = [build_close_day_schedule(everything, catalog.partitions.end)]
     sensors: list[dg.SensorDefinition] = [
         build_run_failure_sensor(), build_dead_runs_sensor(),
-        build_check_failure_sensor([key for a in assets for key in a.check_keys]),
+        build_check_failure_sensor(),
         dg.AutomationConditionSensorDefinition("follow_inputs", target=dg.AssetSelection.all(),
                                                default_status=dg.DefaultSensorStatus.RUNNING,
                                                description="Requests grids and exports whose inputs were updated."),

@@ -55,10 +55,6 @@ def gauge() -> dg.MaterializeResult:
         dg.AssetCheckResult(check_name="fresh", passed=True)])
 
 
-RUNLESS = dg.AssetCheckKey(dg.AssetKey(["raw", "plant", "t"]), "fresh")
-CHECKS = [*gauge.check_keys, RUNLESS]
-
-
 def test_failed_run_is_posted_with_partition_steps_and_link(hook_server: HTTPServer) -> None:
     hook_server.expect_request("/hook", method="POST").respond_with_data("ok")
     sensor = build_run_failure_sensor(webhook=lambda: webhook(hook_server))
@@ -85,7 +81,7 @@ def tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str 
 
 def test_failed_checks_in_runs_and_without_a_run_are_posted_once(hook_server: HTTPServer) -> None:
     hook_server.expect_request("/hook", method="POST").respond_with_data("ok")
-    sensor = build_check_failure_sensor(CHECKS, webhook=lambda: webhook(hook_server))
+    sensor = build_check_failure_sensor(webhook=lambda: webhook(hook_server))
     with dg.instance_for_test() as instance:
         dg.materialize([gauge], instance=instance)  # before the first tick: not replayed
         start = tick(sensor, instance, None)
@@ -126,7 +122,7 @@ def test_a_webhook_that_stays_down_keeps_the_alerts_and_never_shows_the_url(
         hook_server: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:
     status = [502]
     hook_server.expect_request("/hook", method="POST").respond_with_handler(lambda _: Response("x", status[0]))
-    sensor = build_check_failure_sensor(CHECKS, webhook=lambda: webhook(hook_server))
+    sensor = build_check_failure_sensor(webhook=lambda: webhook(hook_server))
     with dg.instance_for_test() as instance:
         start = tick(sensor, instance, None)
         dg.materialize([gauge], instance=instance)
@@ -147,7 +143,7 @@ def test_a_webhook_that_stays_down_keeps_the_alerts_and_never_shows_the_url(
 def test_no_webhook_set_posts_nothing(monkeypatch: pytest.MonkeyPatch, hook_server: HTTPServer) -> None:
     monkeypatch.delenv("DATAHUB_ALERT_WEBHOOK_URL", raising=False)
     assert from_settings() is None
-    sensor = build_check_failure_sensor(CHECKS)
+    sensor = build_check_failure_sensor()
     with dg.instance_for_test() as instance:
         start = tick(sensor, instance, None)
         dg.materialize([gauge], instance=instance)
@@ -155,3 +151,20 @@ def test_no_webhook_set_posts_nothing(monkeypatch: pytest.MonkeyPatch, hook_serv
     monkeypatch.setenv("DATAHUB_ALERT_WEBHOOK_URL", hook_server.url_for(f"/hook?token={TOKEN}"))
     hook = from_settings()
     assert hook is not None and TOKEN not in repr(vars(hook))
+
+
+@dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01"),
+          check_specs=[dg.AssetCheckSpec("in_range", asset="daily_gauge")])
+def daily_gauge() -> dg.MaterializeResult:
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(check_name="in_range", passed=False)])
+
+
+def test_a_failed_check_of_a_partitioned_run_names_its_partition(hook_server: HTTPServer) -> None:
+    hook_server.expect_request("/hook", method="POST").respond_with_data("ok")
+    sensor = build_check_failure_sensor(webhook=lambda: webhook(hook_server))
+    with dg.instance_for_test() as instance:
+        start = tick(sensor, instance, None)
+        dg.materialize([daily_gauge], instance=instance, partition_key="2024-01-05")
+        tick(sensor, instance, start.cursor)
+    [alert] = received(hook_server)
+    assert (alert["asset"], alert["partition"]) == ("daily_gauge", "2024-01-05")
