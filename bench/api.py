@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -415,6 +416,41 @@ def time_http_throughput(url: str, server_pid: int, payload: bytes, seconds: flo
                    "client_cpu": client_cpu / elapsed})
 
 
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def time_wrk(url: str, server_pid: int, payload: bytes, seconds: float, clients: int, root: Path) -> Result | None:
+    """The same load from wrk (C, one thread, `clients` keep-alive connections), so the load generator takes a
+    small share of the cores the server uses. wrk does not read the answers: the sequential run checks them;
+    here a non-2xx status or a socket error counts as an error. None where wrk is not installed."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    script = root / "wrk.lua"
+    headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
+    script.write_text(f'wrk.method = "POST"\nwrk.body = [==[{payload.decode()}]==]\n{headers}')
+    t0, server0 = time.perf_counter(), cpu_seconds(server_pid)
+    done = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--latency", "-s", str(script),
+                           url + PATH], capture_output=True, text=True, check=True)
+    elapsed, server_cpu = time.perf_counter() - t0, cpu_seconds(server_pid) - server0
+    out = done.stdout
+
+    def number(pattern: str) -> float:
+        found = re.search(pattern, out)
+        return float(found.group(1)) if found else 0.0
+
+    def latency(q: str) -> float:
+        found = re.search(rf"^\s*{q}%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE)
+        return float(found.group(1)) * _WRK_UNITS[found.group(2)] if found else float("nan")
+
+    requests = number(r"(\d+) requests in")
+    errors = number(r"Non-2xx or 3xx responses: (\d+)") + sum(
+        int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return Result(f"wrk, {clients} connections, {seconds:.0f} s", [], int(errors),
+                  {"rps": number(r"Requests/sec:\s+([\d.]+)"), "requests": requests, "p50": latency("50"),
+                   "p99": latency("99"), "elapsed": elapsed, "server_cpu": server_cpu / elapsed})
+
+
 # ------------------------------------------------------------------------------------------ report
 
 
@@ -448,7 +484,8 @@ def row(r: Result, base: float, errors: str = "-") -> str:
             f"| {r.mean:.2f} | {r.pct(50) / base:.2f} | {errors} |")
 
 
-def markdown(inproc: list[Result], served: list[tuple[int, Result, Result]], quick: bool, body_bytes: int,
+def markdown(inproc: list[Result], served: list[tuple[int, Result, Result, Result | None]], quick: bool,
+             body_bytes: int,
              long: dict[str, float] | None) -> str:
     engine = inproc[0].pct(50)
     one = served[0][1]
@@ -462,7 +499,7 @@ def markdown(inproc: list[Result], served: list[tuple[int, Result, Result]], qui
         "| path | runs | p50 ms | p90 ms | p99 ms | mean ms | x engine p50 | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *(row(r, engine) for r in inproc),
-        *(row(replace_label(seq, f"{seq.label}, {w} worker(s)"), engine, str(seq.errors)) for w, seq, _ in served),
+        *(row(replace_label(seq, f"{seq.label}, {w} worker(s)"), engine, str(seq.errors)) for w, seq, *_ in served),
         "",
         f"HTTP p50 (1 worker) / the engine's own compute on frames in memory: **{one.pct(50) / engine:.2f}x** "
         "(goal: at most 3x).",
@@ -470,11 +507,16 @@ def markdown(inproc: list[Result], served: list[tuple[int, Result, Result]], qui
         "| throughput | workers | requests | requests/s | x 1 client | p50 ms | p99 ms | errors | server CPU |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for workers, seq, thr in served:
+    for workers, seq, thr, by_wrk in served:
         single = 1000 / seq.pct(50)
-        lines.append(f"| {thr.label} | {workers} | {len(thr.times_ms):,} | {thr.extra['rps']:.1f} | "
+        lines.append(f"| {thr.label} (Python clients) | {workers} | {len(thr.times_ms):,} | {thr.extra['rps']:.1f} | "
                      f"**{thr.extra['rps'] / single:.2f}** | {thr.pct(50):.1f} | {thr.pct(99):.1f} | {thr.errors} | "
                      f"{thr.extra['server_cpu']:.2f} cores |")
+        if by_wrk is not None:
+            x = by_wrk.extra
+            lines.append(f"| {by_wrk.label} | {workers} | {x['requests']:,.0f} | {x['rps']:.1f} | "
+                         f"**{x['rps'] / single:.2f}** | {x['p50']:.1f} | {x['p99']:.1f} | {by_wrk.errors} | "
+                         f"{x['server_cpu']:.2f} cores |")
     lines += ["", "x 1 client: requests/s under load against the same server's sequential one-client rate "
               "(1000 / p50); goal with 2 workers on 2 cores: at least 1.7x."]
     if long is not None:
@@ -603,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 time_block("in process: service.align_request + Arrow IPC", inproc.service_arrow, reps, warmup),
             ]
             payload = json.dumps(BODY).encode()
-            served: list[tuple[int, Result, Result]] = []
+            served: list[tuple[int, Result, Result, Result | None]] = []
             for workers in (1, 2):
                 with api_server(env, root / f"uvicorn-{workers}.log", workers=workers) as (url, pid):
                     print(f"API up at {url} with {workers} worker(s) in {time.perf_counter() - t0:.1f} s",
@@ -612,10 +654,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                     if first != want:
                         sys.exit("FAIL: the HTTP answer differs from the in-process Arrow stream")
                     thr = time_http_throughput(url, pid, payload, seconds, CONCURRENCY)
+                    by_wrk = time_wrk(url, pid, payload, seconds, CONCURRENCY, root)
                     fetched = read_through_fetches(url)
                 if fetched or fetches:
                     sys.exit(f"FAIL: read-through happened (server {fetched:.0f}, in process {len(fetches)})")
-                served.append((workers, seq, thr))
+                served.append((workers, seq, thr, by_wrk))
                 t0 = time.perf_counter()
         long = None if args.no_long else long_window(root, env, args.quick)
 
@@ -625,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(sections) + "\n")
     print(f"\nwritten to {RESULTS} (total {time.perf_counter() - began:.0f} s)")
-    errors = sum(seq.errors + thr.errors for _, seq, thr in served)
+    errors = sum(seq.errors + thr.errors + (w.errors if w else 0) for _, seq, thr, w in served)
     if errors:
         sys.exit(f"FAIL: {errors} failed requests")
 

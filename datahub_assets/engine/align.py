@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final, Literal, get_args
 
+import numpy as np
 import polars as pl
 
-from datahub_assets.engine.buckets import buckets
+from datahub_assets.engine.arrays import stamps, with_nulls
+from datahub_assets.engine.buckets import edges, reduced
 from datahub_assets.engine.downsample import minmax
 from datahub_assets.engine.fill import FILLS, Fill, bucket_quality, carried, interpolated, quality_name
 from datahub_assets.engine.grid import (
@@ -23,7 +25,8 @@ from datahub_assets.engine.grid import (
     default_tolerance,
     duration_grid,
 )
-from datahub_assets.engine.schema import TS, TS_DTYPE, VALUE
+from datahub_assets.engine.kernels import each
+from datahub_assets.engine.schema import TS, TS_DTYPE
 
 Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count", "minmax"]
 METHODS: Final = frozenset(get_args(Method))
@@ -38,9 +41,6 @@ class _Default:
 
 DEFAULT: Final = _Default()
 Tolerance = timedelta | None | _Default
-
-_COUNT = "__count"
-
 
 def carry_forward(
     grid: pl.Series,
@@ -60,13 +60,20 @@ def carry_forward(
     """
     _check_names(frames, names, quality=quality)
     _check_fill(fill, max_gap)
-    grid_lf = pl.LazyFrame([grid.cast(TS_DTYPE).alias(TS)]).set_sorted(TS)
-    columns = [
-        interpolated(grid_lf, frame, name, max_gap=max_gap, quality=quality) if fill == "linear"
-        else carried(grid_lf, frame, name, tolerance=tolerance, quality=quality)
-        for frame, name in zip(frames, names, strict=True)
-    ]
-    return pl.concat([grid_lf, *columns], how="horizontal", strict=True)
+    grid = grid.cast(TS_DTYPE).alias(TS).set_sorted()
+    if fill == "linear":
+        grid_lf = pl.LazyFrame([grid])
+        linear = [interpolated(grid_lf, frame, name, max_gap=max_gap, quality=quality)
+                  for frame, name in zip(frames, names, strict=True)]
+        return pl.concat([grid_lf, *linear], how="horizontal", strict=True)
+    data = pl.collect_all(frames)
+    cells = stamps(grid)
+
+    def one(item: tuple[pl.DataFrame, str]) -> list[pl.Series]:
+        return carried(cells, item[0], item[1], tolerance=tolerance, quality=quality)
+
+    columns = each(one, list(zip(data, names, strict=True)), sum(f.height for f in data))
+    return pl.DataFrame([grid, *(c for pair in columns for c in pair)]).lazy()
 
 
 def aggregate(
@@ -88,15 +95,22 @@ def aggregate(
     _check_names(frames, names, quality=quality)
     if method not in AGGREGATES:
         raise ValueError(f"unknown aggregate {method!r}; one of {sorted(AGGREGATES)}")
-    grid_lf = pl.LazyFrame([labels.cast(TS_DTYPE).alias(TS)]).set_sorted(TS)
-    columns = []
-    for frame, name in zip(frames, names, strict=True):
-        aggs = [_agg_expr(method).alias(name)] + ([pl.len().alias(_COUNT)] if quality else [])
-        column = buckets(frame, labels, aggs, start=start, end=end, width=width)
-        value = pl.col(name).fill_null(0).cast(pl.Float64) if method == "count" else pl.col(name)
-        extra = [bucket_quality(pl.col(_COUNT), name, method=method)] if quality else []
-        columns.append(column.select(value, *extra))
-    return pl.concat([grid_lf, *columns], how="horizontal", strict=True)
+    labels = labels.cast(TS_DTYPE).alias(TS).set_sorted()
+    distinct = labels.unique(maintain_order=True)  # a point grid finer than 1 us repeats labels
+    bounds = edges(distinct, start=start, end=end)
+    back = None if len(distinct) == len(labels) else np.searchsorted(stamps(distinct), stamps(labels))
+    data = pl.collect_all(frames)
+
+    def one(item: tuple[pl.DataFrame, str]) -> list[pl.Series]:
+        out, counts = reduced(item[0], bounds, method)
+        if back is not None:
+            out, counts = out[back], counts[back]
+        value = pl.Series(item[1], counts, dtype=pl.Float64) if method == "count" else \
+            with_nulls(item[1], out, counts > 0)
+        return [value, bucket_quality(counts, item[1], method=method)] if quality else [value]
+
+    columns = each(one, list(zip(data, names, strict=True)), sum(f.height for f in data))
+    return pl.DataFrame([labels, *(c for pair in columns for c in pair)]).lazy()
 
 
 def align(
@@ -214,19 +228,6 @@ def _check_fill(fill: str, max_gap: timedelta | None) -> None:
         raise ValueError("max_gap applies to fill 'linear' only")
     if max_gap is not None and max_gap <= timedelta(0):
         raise ValueError(f"max_gap must be positive, got {max_gap}")
-
-
-def _agg_expr(method: str) -> pl.Expr:
-    value = pl.col(VALUE)
-    return {
-        "mean": value.mean(),
-        "min": value.min(),
-        "max": value.max(),
-        "sum": value.sum(),
-        "first": value.first(),
-        "last": value.last(),
-        "count": value.count(),
-    }[method]
 
 
 def _check_names(frames: Sequence[pl.LazyFrame], names: Sequence[str], *, quality: bool = False) -> None:

@@ -1,12 +1,16 @@
-"""Buckets of sorted observations: the window as a slice, and aggregates bucket by bucket. Pure and lazy."""
+"""Buckets of sorted observations: the window as a slice, and aggregates bucket by bucket. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
+from datahub_assets.engine import kernels
+from datahub_assets.engine.arrays import stamps, values
 from datahub_assets.engine.grid import as_utc, to_us
 from datahub_assets.engine.schema import TS, TS_DTYPE
 
@@ -56,3 +60,21 @@ def buckets(
         )
         grouped = keyed.group_by(pl.col(_LABEL).set_sorted().alias(_KEY), maintain_order=True).agg(*aggs)
     return keys.join(grouped, on=_KEY, how="left", maintain_order="left").drop(_KEY)
+
+
+def edges(labels: pl.Series, *, start: datetime, end: datetime) -> NDArray[np.int64]:
+    """The bounds of the buckets of sorted, distinct labels in [start, end): bucket k is
+    [edges[k], edges[k + 1]), from label k to the next label (the last to `end`), clipped to the window.
+    This serves both label kinds: an epoch-aligned label's bucket ends at the next label or at `end`."""
+    start_us, end_us = to_us(as_utc(start)), to_us(as_utc(end))
+    return np.append(np.clip(stamps(labels), start_us, end_us), end_us)
+
+
+def reduced(frame: pl.DataFrame, bounds: NDArray[np.int64], method: str
+            ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per bucket of `bounds` (see `edges`): the aggregate `method` of the readings of a clean frame (undefined
+    where empty) and how many readings it holds."""
+    out = np.empty(len(bounds) - 1, dtype=np.float64)
+    counts = np.empty(len(bounds) - 1, dtype=np.int64)
+    kernels.reduce(bounds, stamps(frame), values(frame), kernels.REDUCERS[method], out, counts)
+    return out, counts

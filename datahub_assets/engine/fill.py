@@ -4,7 +4,7 @@ Codes: 0 measured (a reading at the cell's time, or inside its bucket), 1 carrie
 within the tolerance), 2 interpolated (linear between the readings on either side), 3 missing (null).
 A cell is null exactly when its code is 3; a filled value is never left unmarked.
 
-Everything here is lazy and pure: frames in, frames out.
+Pure: frames in, columns or lazy frames out.
 """
 
 from __future__ import annotations
@@ -12,17 +12,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final, Literal, get_args
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
+from datahub_assets.engine import kernels
+from datahub_assets.engine.arrays import stamps, values, with_nulls
+from datahub_assets.engine.grid import to_us
 from datahub_assets.engine.schema import QUALITY_SUFFIX, TS, VALUE
 
 Fill = Literal["locf", "linear"]
 FILLS: Final = frozenset(get_args(Fill))
 
-MEASURED: Final = 0
-CARRIED: Final = 1
+MEASURED: Final = kernels.MEASURED
+CARRIED: Final = kernels.CARRIED
 INTERPOLATED: Final = 2
-MISSING: Final = 3
+MISSING: Final = kernels.MISSING
 QUALITY_DTYPE: Final = pl.UInt8
 
 _AT = "__at"  # the stamp of the reading before (or at) the cell
@@ -39,20 +44,15 @@ def code(expr: pl.Expr) -> pl.Expr:
     return expr.cast(QUALITY_DTYPE)
 
 
-def carried(grid: pl.LazyFrame, frame: pl.LazyFrame, name: str, *, tolerance: timedelta | None,
-            quality: bool = False) -> pl.LazyFrame:
-    """Column `name` (and its quality) on the sorted grid `ts`: the last reading with ts <= t, if
-    t - ts <= tolerance (None: no limit), else null. One merge (asof join) of the grid with the series."""
-    columns = [pl.col(TS), pl.col(VALUE).alias(name)] + ([pl.col(TS).alias(_AT)] if quality else [])
-    joined = grid.join_asof(frame.select(columns).set_sorted(TS), on=TS, strategy="backward",
-                            tolerance=tolerance, check_sortedness=False)
-    if not quality:
-        return joined.select(name)
-    value = pl.col(name)
-    grade = (pl.when(value.is_null()).then(pl.lit(MISSING))
-             .when(pl.col(_AT) == pl.col(TS)).then(pl.lit(MEASURED))
-             .otherwise(pl.lit(CARRIED)))
-    return joined.select(value, code(grade).alias(quality_name(name)))
+def carried(grid: NDArray[np.int64], frame: pl.DataFrame, name: str, *, tolerance: timedelta | None,
+            quality: bool = False) -> list[pl.Series]:
+    """Column `name` (and its quality) on the sorted grid (int64 microseconds): the last reading with
+    ts <= t, if t - ts <= tolerance (None: no limit), else null. One galloping pass over the series."""
+    out = np.empty(len(grid), dtype=np.float64)
+    codes = np.empty(len(grid), dtype=np.uint8)
+    kernels.carry(grid, stamps(frame), values(frame), -1 if tolerance is None else to_us(tolerance), out, codes)
+    column = with_nulls(name, out, codes != MISSING)
+    return [column, pl.Series(quality_name(name), codes, dtype=QUALITY_DTYPE)] if quality else [column]
 
 
 def interpolated(grid: pl.LazyFrame, frame: pl.LazyFrame, name: str, *, max_gap: timedelta | None,
@@ -83,9 +83,10 @@ def interpolated(grid: pl.LazyFrame, frame: pl.LazyFrame, name: str, *, max_gap:
     return joined.select(columns)
 
 
-def bucket_quality(count: pl.Expr, name: str, *, method: str) -> pl.Expr:
-    """The code of an aggregate cell: measured where the bucket holds readings, missing where it is empty
-    (and its value null). A count is never null: every count cell is measured, empty buckets too (0)."""
-    if method == "count":
-        return code(pl.lit(MEASURED)).alias(quality_name(name))
-    return code(pl.when(count > 0).then(pl.lit(MEASURED)).otherwise(pl.lit(MISSING))).alias(quality_name(name))
+def bucket_quality(counts: NDArray[np.int64], name: str, *, method: str) -> pl.Series:
+    """The codes of aggregate cells holding `counts` readings: measured where the bucket holds readings, missing
+    where it is empty (and its value null). A count is never null: every count cell is measured, empty ones too
+    (0)."""
+    grades = np.full(len(counts), MEASURED, dtype=np.uint8) if method == "count" else \
+        np.where(counts > 0, MEASURED, MISSING).astype(np.uint8)
+    return pl.Series(quality_name(name), grades, dtype=QUALITY_DTYPE)
