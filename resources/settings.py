@@ -52,3 +52,15 @@ class Settings(BaseSettings):
     dagster_ui_url: str = Field("http://127.0.0.1:3000", validation_alias="DATAHUB_DAGSTER_UI_URL")
     # Alerts on failed runs and checks are posted here (a secret: never shown in the UI, logs or metadata).
     alert_webhook_url: SecretStr | None = Field(None, validation_alias="DATAHUB_ALERT_WEBHOOK_URL")
+
+
+def variable_names() -> set[str]:
+    """The environment variables Settings reads."""
+    names: set[str] = set()
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            names |= {choice for choice in alias.choices if isinstance(choice, str)}
+    return names

@@ -12,7 +12,7 @@ from api.app import create_app
 from datahub_assets.cli import main
 from datahub_assets.definitions import build_definitions
 from resources.catalog import load_catalog
-from resources.settings import Settings
+from resources.settings import Settings, variable_names
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -45,9 +45,7 @@ def code_blocks(text: str, language: str) -> list[str]:
 
 def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", " ".join(r[0] for r in table_rows(section("## Settings")))))
-    read = {str(f.validation_alias) for f in Settings.model_fields.values() if isinstance(f.validation_alias, str)}
-    read |= {c for f in Settings.model_fields.values() if f.validation_alias is not None
-             and not isinstance(f.validation_alias, str) for c in f.validation_alias.choices}  # type: ignore[union-attr]
+    read = variable_names()
     deploy = set(re.findall(r"env: (DAGSTER_PG_[A-Z]+)", (ROOT / "deploy" / "dagster.postgres.yaml").read_text()))
     assert read - documented == set(), "settings the README does not list"
     assert documented - read - deploy == set(), "settings the README lists that nothing reads"
