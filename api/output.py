@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from api.errors import ApiError
 from api.service import Aligned
-from api.work import guarded
+from api.work import guarded, released_on_error
 from datahub_assets.engine.schema import CSV_DATETIME_FORMAT, QUALITY_SUFFIX, TS, handed_out
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -156,15 +156,27 @@ def parquet_bytes(result: Aligned) -> bytes:
     return sink.getvalue()
 
 
-SMALL_CELLS = 50_000  # answers up to this many cells are sent whole; larger ones stream
+# Answers up to this many cells are built whole, larger ones stream: Arrow ~8 bytes a cell (up to 8 MiB), text
+# several times that, within the ~24 bytes a cell the answer reserved from the memory budget.
+WHOLE_ARROW_CELLS = 1_000_000
+WHOLE_TEXT_CELLS = 50_000
 
 
-def respond(result: Aligned, kind: str, headers: dict[str, str] | None = None) -> Response:
-    """The answer in the negotiated format; the answer's memory reservation is given back once it is sent."""
-    if result.stream is None and result.frame.height * (len(result.series) + 1) <= SMALL_CELLS:
-        try:
-            return Response(b"".join(chunks(result, kind)), media_type=kind, headers=headers)
-        finally:
-            result.release()
+def whole(result: Aligned | None, kind: str) -> bytes | None:
+    """The whole answer's body, for an answer small enough to be built at once (in the request's worker
+    thread, so the event loop only sends it); None for one that streams."""
+    limit = WHOLE_ARROW_CELLS if kind == ARROW else WHOLE_TEXT_CELLS
+    if result is None or result.stream is not None or result.frame.height * (len(result.series) + 1) > limit:
+        return None
+    with released_on_error(result.release):
+        return b"".join(chunks(result, kind))
+
+
+def respond(result: Aligned, kind: str, body: bytes | None, headers: dict[str, str] | None = None) -> Response:
+    """The answer in the negotiated format, `body` if it was built whole; the answer's memory reservation is
+    given back once it is sent."""
+    if body is not None:
+        result.release()
+        return Response(body, media_type=kind, headers=headers)
     return StreamingResponse(guarded(chunks(result, kind), result.release), media_type=kind, headers=headers,
                              background=BackgroundTask(result.release))

@@ -16,6 +16,7 @@ from api.metrics import Metrics
 from api.service import Context
 from api.work import MemoryBudget
 from datahub_assets.cache import PartitionCache
+from datahub_assets.engine import kernels
 from datahub_assets.window import ReadThrough, stored_events
 from resources.catalog import Catalog, load_catalog
 from resources.registry import EXPORTS, LAKE, make_resources
@@ -33,6 +34,7 @@ async def load_state(
     they are (tests), the rest is built from the environment."""
     settings = settings or Settings()
     catalog = catalog or load_catalog(settings.catalog)
+    kernels.warm()  # compiled or loaded before the first request, not during it
     async with AsyncExitStack() as stack:
         built = stack.enter_context(dg.build_resources(make_resources(catalog, settings)))
         if instance is None:

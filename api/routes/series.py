@@ -11,7 +11,7 @@ from api.deps import ContextDep, ForwardedDep, TenantDep
 from api.errors import ApiError, rename_fields
 from api.lineage import Work
 from api.models import AlignRequest, AlignResponse, ErrorBody, Fill, Method, SeriesSelector
-from api.output import ARROW, CSV, JSON, negotiate, respond
+from api.output import ARROW, CSV, JSON, negotiate, respond, whole
 from api.service import Aligned, align_request, tenant_series
 from api.work import offload
 from resources.durations import quoted
@@ -33,7 +33,8 @@ FORMATS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def answer(request: Request, result: Aligned | None, tenant: str, kind: str) -> Response:
+def answer(request: Request, built: tuple[Aligned | None, bytes | None], tenant: str, kind: str) -> Response:
+    result, body = built
     if result is None:
         return Response(status_code=204)
     ctx = request.state.context
@@ -41,7 +42,7 @@ def answer(request: Request, result: Aligned | None, tenant: str, kind: str) -> 
     ctx.metrics.cells_served.inc(result.height * len(result.series))
     request.state.lineage.record(Work("align", tenant, tuple(s.id for s in result.series), result.start,
                                       result.end, result.height))
-    return respond(result, kind)
+    return respond(result, kind, body)
 
 
 @router.post("/align", response_model=AlignResponse, responses=FORMATS)
@@ -50,9 +51,11 @@ async def align(
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     kind = negotiate(accept)
-    result = await offload(request, ctx.settings.request_timeout,
-                           lambda: align_request(ctx, tenant, body, forwarded=forwarded, streamable=kind != JSON))
-    return answer(request, result, tenant, kind)
+    def work() -> tuple[Aligned | None, bytes | None]:
+        result = align_request(ctx, tenant, body, forwarded=forwarded, streamable=kind != JSON)
+        return result, whole(result, kind)
+
+    return answer(request, await offload(request, ctx.settings.request_timeout, work), tenant, kind)
 
 
 @router.get("/entities/{entity_id}/data", response_model=AlignResponse, responses=FORMATS)
@@ -93,9 +96,10 @@ async def entity_data(
             raise ApiError(404, f"attrs[{i}]: entity {quoted(entity_id)} has no attribute {quoted(name)}")
     kind = negotiate(accept)
 
-    def work() -> Aligned | None:
+    def work() -> tuple[Aligned | None, bytes | None]:
         try:
-            return align_request(ctx, tenant, body, forwarded=forwarded, streamable=kind != JSON)
+            result = align_request(ctx, tenant, body, forwarded=forwarded, streamable=kind != JSON)
+            return result, whole(result, kind)
         except ApiError as exc:  # the shared align path names body fields; this caller sent query parameters
             raise ApiError(exc.status, rename_fields(exc.message, QUERY_NAMES), exc.headers) from None
 

@@ -164,3 +164,13 @@ def _forget_pool() -> None:  # a forked child has none of its parent's threads
 
 
 os.register_at_fork(after_in_child=_forget_pool)
+
+
+def warm() -> None:
+    """Compile (or load from the disk cache) every kernel now, so no request pays for it."""
+    ts = np.arange(4, dtype=np.int64)
+    values = np.zeros(4)
+    out = np.empty(2)
+    carry(ts[:2], ts, values, -1, out, np.empty(2, dtype=np.uint8))
+    reduce(ts[:3], ts, values, 0, out, np.empty(2, dtype=np.int64))
+    near(ts, 0, 1, 1)

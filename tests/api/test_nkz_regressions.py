@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime
 
 import polars as pl
+import pyarrow as pa
 
 from tests.api.conftest import LiveApi
 
@@ -66,3 +67,16 @@ def test_csv_of_25001_rows_has_one_header(api: LiveApi) -> None:
     assert len(lines) == 25002
     assert sum(line.startswith("timestamp,") for line in lines) == 1
     assert lines[0] == "timestamp,urn:demo:plant1.output,urn:demo:plant1.temperature"
+
+
+def test_a_mid_sized_arrow_answer_is_built_whole_and_text_of_that_size_streams(api: LiveApi) -> None:
+    body = {"series": [sel("urn:demo:plant1", "output"), sel("urn:demo:plant1", "temperature")],
+            "start_time": "2017-01-01T00:00:00Z", "end_time": "2017-01-10T00:00:00Z", "resolution": 25001,
+            "method": "locf"}  # 75,003 cells: over the text limit, under Arrow's
+    arrow = api.client.post(ALIGN, json=body, headers={"Accept": "application/vnd.apache.arrow.stream"})
+    assert arrow.status_code == 200 and "transfer-encoding" not in arrow.headers
+    assert int(arrow.headers["content-length"]) == len(arrow.content)
+    table = pa.ipc.open_stream(arrow.content).read_all()
+    assert table.num_rows == 25001 and table.num_columns == 3
+    with api.client.stream("POST", ALIGN, json=body, headers={"Accept": "text/csv"}) as text:
+        assert text.status_code == 200 and text.headers.get("transfer-encoding") == "chunked"
