@@ -269,7 +269,7 @@ def align_request(
                                     f"at most {ctx.settings.max_cells:,} (DATAHUB_MAX_CELLS)")
             release = ctx.budget.reserve(answer_bytes(rows, len(series)))
         with released_on_error(release):
-            grid = align([f.lazy() for f in frames], names, start=start, end=end, resolution=resolution,
+            grid = align(frames, names, start=start, end=end, resolution=resolution,
                          method=method, tolerance=tolerance, cadences=cadences, fill=req.fill, max_gap=max_gap,
                          quality=req.quality).collect()
     return Aligned(grid, series, start, end, release, req.quality)
@@ -302,7 +302,7 @@ def _streamed(ctx: Context, series: list[SeriesConfig], req: AlignRequest, start
             low = None if carry is None else lo - carry
             window = (pl.col(TS) < hi + ahead) & (pl.col(TS) >= low if low is not None else pl.lit(True))
             frames = pl.collect_all([f.filter(window) for f in lazies])
-            yield align([f.lazy() for f in frames], names, start=lo, end=hi, resolution=resolution, method=method,
+            yield align(frames, names, start=lo, end=hi, resolution=resolution, method=method,
                         tolerance=tolerance, cadences=cadences, fill=req.fill, max_gap=max_gap,
                         quality=req.quality).collect()
 

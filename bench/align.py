@@ -154,7 +154,7 @@ def to_polars(s: Series) -> pl.DataFrame:
 # ------------------------------------------------------------------------------------------ methods
 
 Runner = Callable[[], Any]
-ENGINE = "engine (polars)"
+ENGINE = "engine"
 NUMPY_LOCF = "numpy searchsorted"
 NUMPY_AGG = "numpy reduceat"
 METHOD_ORDER = ("mean", "min", "max", "sum", "first", "last", "count")
@@ -162,13 +162,13 @@ assert set(METHOD_ORDER) == AGGREGATES
 
 
 def make_engine(sc: Scenario, frames: Sequence[pl.DataFrame], method: str = "locf") -> Runner:
-    lazy = [f.lazy() for f in frames]
+    """The engine as the API calls it: on the series' frames in memory."""
     names = sc.names
     tolerance = sc.tolerance if method == "locf" else None
 
     def run() -> pl.DataFrame:
         return align(
-            lazy, names, start=sc.start, end=sc.end, resolution=STEP, method=method,  # type: ignore[arg-type]
+            frames, names, start=sc.start, end=sc.end, resolution=STEP, method=method,  # type: ignore[arg-type]
             tolerance=tolerance,
         ).collect()
 

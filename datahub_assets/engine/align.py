@@ -32,6 +32,7 @@ Method = Literal["locf", "mean", "min", "max", "sum", "first", "last", "count", 
 METHODS: Final = frozenset(get_args(Method))
 AGGREGATES: Final = METHODS - {"locf", "minmax"}  # one value per bucket; minmax gives two rows per bucket
 Resolution = timedelta | int | Literal["raw"]
+Frame = pl.LazyFrame | pl.DataFrame  # a clean series, lazy or in memory
 
 
 class _Default:
@@ -44,7 +45,7 @@ Tolerance = timedelta | None | _Default
 
 def carry_forward(
     grid: pl.Series,
-    frames: Sequence[pl.LazyFrame],
+    frames: Sequence[Frame],
     names: Sequence[str],
     *,
     tolerance: timedelta | None,
@@ -63,10 +64,10 @@ def carry_forward(
     grid = grid.cast(TS_DTYPE).alias(TS).set_sorted()
     if fill == "linear":
         grid_lf = pl.LazyFrame([grid])
-        linear = [interpolated(grid_lf, frame, name, max_gap=max_gap, quality=quality)
+        linear = [interpolated(grid_lf, frame.lazy(), name, max_gap=max_gap, quality=quality)
                   for frame, name in zip(frames, names, strict=True)]
         return pl.concat([grid_lf, *linear], how="horizontal", strict=True)
-    data = pl.collect_all(frames)
+    data = collected(frames)
     cells = stamps(grid)
 
     def one(item: tuple[pl.DataFrame, str]) -> list[pl.Series]:
@@ -78,7 +79,7 @@ def carry_forward(
 
 def aggregate(
     labels: pl.Series,
-    frames: Sequence[pl.LazyFrame],
+    frames: Sequence[Frame],
     names: Sequence[str],
     *,
     start: datetime,
@@ -99,7 +100,7 @@ def aggregate(
     distinct = labels.unique(maintain_order=True)  # a point grid finer than 1 us repeats labels
     bounds = edges(distinct, start=start, end=end)
     back = None if len(distinct) == len(labels) else np.searchsorted(stamps(distinct), stamps(labels))
-    data = pl.collect_all(frames)
+    data = collected(frames)
 
     def one(item: tuple[pl.DataFrame, str]) -> list[pl.Series]:
         out, counts = reduced(item[0], bounds, method)
@@ -114,7 +115,7 @@ def aggregate(
 
 
 def align(
-    frames: Sequence[pl.LazyFrame],
+    frames: Sequence[Frame],
     names: Sequence[str],
     *,
     start: datetime,
@@ -159,7 +160,7 @@ def align(
         raise ValueError(f"resolution must be a duration, a point count or 'raw', got {resolution!r}")
     if method == "minmax":
         _check_names(frames, names, quality=quality)
-        return minmax(frames, names, start=start, end=end, resolution=resolution, quality=quality)
+        return minmax([f.lazy() for f in frames], names, start=start, end=end, resolution=resolution, quality=quality)
     if isinstance(resolution, int):
         grid = count_grid(start, end, resolution)
         step = count_step(start, end, resolution)
@@ -180,10 +181,10 @@ def resolve_tolerance(tolerance: Tolerance, step: timedelta) -> timedelta | None
     return tolerance
 
 
-def union_grid(frames: Sequence[pl.LazyFrame], *, start: datetime, end: datetime) -> pl.Series:
+def union_grid(frames: Sequence[Frame], *, start: datetime, end: datetime) -> pl.Series:
     """The sorted union of all frames' timestamps in [start, end)."""
     start, end = as_utc(start), as_utc(end)
-    stamps = [f.select(TS).filter((pl.col(TS) >= start) & (pl.col(TS) < end)) for f in frames]
+    stamps = [f.lazy().select(TS).filter((pl.col(TS) >= start) & (pl.col(TS) < end)) for f in frames]
     if not stamps:
         return pl.Series(TS, [], dtype=TS_DTYPE)
     return pl.concat(stamps).unique().sort(TS).collect().get_column(TS)
@@ -230,7 +231,14 @@ def _check_fill(fill: str, max_gap: timedelta | None) -> None:
         raise ValueError(f"max_gap must be positive, got {max_gap}")
 
 
-def _check_names(frames: Sequence[pl.LazyFrame], names: Sequence[str], *, quality: bool = False) -> None:
+def collected(frames: Sequence[Frame]) -> list[pl.DataFrame]:
+    """The frames in memory (lazy ones collected together)."""
+    lazy = [f for f in frames if isinstance(f, pl.LazyFrame)]
+    done = iter(pl.collect_all(lazy)) if lazy else iter(())
+    return [next(done) if isinstance(f, pl.LazyFrame) else f for f in frames]
+
+
+def _check_names(frames: Sequence[Frame], names: Sequence[str], *, quality: bool = False) -> None:
     if len(frames) != len(names):
         raise ValueError(f"{len(frames)} frames but {len(names)} names")
     columns = [*names, *(quality_name(n) for n in names)] if quality else list(names)

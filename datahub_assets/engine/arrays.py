@@ -13,11 +13,14 @@ from datahub_assets.engine.schema import TS, VALUE
 def stamps(frame: pl.DataFrame | pl.Series) -> NDArray[np.int64]:
     """The `ts` of a frame (or a datetime series) as int64 microseconds since the epoch."""
     ts = frame if isinstance(frame, pl.Series) else frame.get_column(TS)
-    return ts.dt.cast_time_unit("us").to_physical().to_numpy()
+    if not (isinstance(ts.dtype, pl.Datetime) and ts.dtype.time_unit == "us"):
+        ts = ts.dt.cast_time_unit("us")
+    return ts.to_numpy().view(np.int64)  # datetime64[us] as its int64 microseconds, no copy
 
 
 def values(frame: pl.DataFrame) -> NDArray[np.float64]:
-    return frame.get_column(VALUE).cast(pl.Float64).to_numpy()
+    column = frame.get_column(VALUE)
+    return (column if column.dtype == pl.Float64 else column.cast(pl.Float64)).to_numpy()
 
 
 def with_nulls(name: str, data: NDArray[np.float64], valid: NDArray[np.bool_]) -> pl.Series:

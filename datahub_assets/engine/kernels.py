@@ -26,7 +26,7 @@ MISSING: Final = 3
 REDUCERS: Final = {"mean": 0, "min": 1, "max": 2, "sum": 3, "first": 4, "last": 5, "count": 6}
 
 # Below this many readings in all, the series run one after the other (a thread hop costs more than it saves).
-PARALLEL_FROM: Final = 200_000
+PARALLEL_FROM: Final = 1_000_000
 
 _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 
