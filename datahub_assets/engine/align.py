@@ -1,12 +1,13 @@
 """The alignment engine: several clean series onto one time grid (DESIGN section 6).
 
 Inputs are clean series frames (`schema.clean`): `ts` sorted and unique, `value` without nulls.
-Everything here is lazy and pure: no I/O, no clock, no collect.
+Pure: no I/O, no clock. Results are LazyFrames; LOCF and the aggregates collect their inputs once and run the
+compiled kernels (`kernels`) on them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Literal, get_args
 
@@ -67,14 +68,9 @@ def carry_forward(
         linear = [interpolated(grid_lf, frame.lazy(), name, max_gap=max_gap, quality=quality)
                   for frame, name in zip(frames, names, strict=True)]
         return pl.concat([grid_lf, *linear], how="horizontal", strict=True)
-    data = collected(frames)
     cells = stamps(grid)
-
-    def one(item: tuple[pl.DataFrame, str]) -> list[pl.Series]:
-        return carried(cells, item[0], item[1], tolerance=tolerance, quality=quality)
-
-    columns = each(one, list(zip(data, names, strict=True)), sum(f.height for f in data))
-    return pl.DataFrame([grid, *(c for pair in columns for c in pair)]).lazy()
+    return side_by_side(grid, frames, names,
+                        lambda frame, name: carried(cells, frame, name, tolerance=tolerance, quality=quality))
 
 
 def aggregate(
@@ -85,12 +81,11 @@ def aggregate(
     start: datetime,
     end: datetime,
     method: Method,
-    width: timedelta | None = None,
     quality: bool = False,
 ) -> pl.LazyFrame:
     """Bucket aggregates labelled by `labels` (sorted): bucket t holds the observations in [start, end)
-    with label(ts) = t. With `width` the label is ts floored to a multiple of width from the epoch;
-    without it the label is the greatest grid label <= ts. Empty buckets are null (count: 0).
+    whose greatest label <= ts is t (for epoch-aligned labels of a width: ts floored to a multiple of it).
+    Empty buckets are null (count: 0).
     quality: a `<name>__quality` column after each value column (0 where the bucket holds readings, else 3).
     """
     _check_names(frames, names, quality=quality)
@@ -100,18 +95,16 @@ def aggregate(
     distinct = labels.unique(maintain_order=True)  # a point grid finer than 1 us repeats labels
     bounds = edges(distinct, start=start, end=end)
     back = None if len(distinct) == len(labels) else np.searchsorted(stamps(distinct), stamps(labels))
-    data = collected(frames)
 
-    def one(item: tuple[pl.DataFrame, str]) -> list[pl.Series]:
-        out, counts = reduced(item[0], bounds, method)
+    def columns(frame: pl.DataFrame, name: str) -> list[pl.Series]:
+        out, counts = reduced(frame, bounds, method)
         if back is not None:
             out, counts = out[back], counts[back]
-        value = pl.Series(item[1], counts, dtype=pl.Float64) if method == "count" else \
-            with_nulls(item[1], out, counts > 0)
-        return [value, bucket_quality(counts, item[1], method=method)] if quality else [value]
+        value = pl.Series(name, counts, dtype=pl.Float64) if method == "count" else \
+            with_nulls(name, out, counts > 0)
+        return [value, bucket_quality(counts, name, method=method)] if quality else [value]
 
-    columns = each(one, list(zip(data, names, strict=True)), sum(f.height for f in data))
-    return pl.DataFrame([labels, *(c for pair in columns for c in pair)]).lazy()
+    return side_by_side(labels, frames, names, columns)
 
 
 def align(
@@ -170,7 +163,7 @@ def align(
     if method == "locf":
         return carry(duration_grid(start, end, resolution), resolution)
     labels = bucket_labels(start, end, resolution)
-    return aggregate(labels, frames, names, start=start, end=end, method=method, width=resolution, quality=quality)
+    return aggregate(labels, frames, names, start=start, end=end, method=method, quality=quality)
 
 
 def resolve_tolerance(tolerance: Tolerance, step: timedelta) -> timedelta | None:
@@ -229,6 +222,15 @@ def _check_fill(fill: str, max_gap: timedelta | None) -> None:
         raise ValueError("max_gap applies to fill 'linear' only")
     if max_gap is not None and max_gap <= timedelta(0):
         raise ValueError(f"max_gap must be positive, got {max_gap}")
+
+
+def side_by_side(grid: pl.Series, frames: Sequence[Frame], names: Sequence[str],
+                 columns: Callable[[pl.DataFrame, str], list[pl.Series]]) -> pl.LazyFrame:
+    """`grid`, then the columns of each series (computed on the cores' threads when the series are large)."""
+    data = collected(frames)
+    pairs = list(zip(data, names, strict=True))
+    per_series = each(lambda pair: columns(*pair), pairs, sum(f.height for f in data))
+    return pl.DataFrame([grid, *(c for cs in per_series for c in cs)]).lazy()
 
 
 def collected(frames: Sequence[Frame]) -> list[pl.DataFrame]:
