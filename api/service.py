@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -19,13 +19,15 @@ from datahub_assets.cache import PartitionCache
 from datahub_assets.engine.align import DEFAULT, Resolution, Tolerance, align, carry_in, carry_out
 from datahub_assets.engine.grid import to_us
 from datahub_assets.engine.schema import SERIES_SCHEMA, TS
-from datahub_assets.window import ReadThrough, TooManyMissingDays, read_many
+from datahub_assets.window import ReadThrough, TooManyMissingDays, read_frames, read_many
 from resources.catalog import Catalog, SeriesConfig, slugify
 from resources.durations import parse_duration, quoted
 from resources.lake import ParquetLake
 from resources.registry import source_key
 from resources.settings import Settings
 from resources.sources.base import SourceBusy, SourceError, SourceTimeout
+
+T = TypeVar("T")
 
 
 def _noop() -> None:
@@ -335,19 +337,24 @@ def check_options(req: AlignRequest, method: Method, resolution: Resolution, max
 def _read(ctx: Context, series: list[SeriesConfig], start: datetime, end: datetime, carry: timedelta | None,
           forwarded: Mapping[str, str] | None, *, ahead: timedelta = timedelta(0),
           as_of: datetime | None = None) -> list[pl.DataFrame]:
-    """Lake partitions plus read-through (or the revision history, with `as_of`), collected."""
-    return pl.collect_all(_read_lazy(ctx, series, start, end, carry, forwarded, ahead=ahead, as_of=as_of,
-                                     cache=ctx.cache))
+    """Lake partitions (closed days from the cache) plus read-through, or the revision history with `as_of`."""
+    return _sourced(lambda: read_frames(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry,
+                                        carry_out=ahead, through=ctx.through, forwarded=forwarded, as_of=as_of,
+                                        cache=ctx.cache))
 
 
 def _read_lazy(ctx: Context, series: list[SeriesConfig], start: datetime, end: datetime, carry: timedelta | None,
-               forwarded: Mapping[str, str] | None, *, ahead: timedelta = timedelta(0), as_of: datetime | None = None,
-               cache: PartitionCache | None = None) -> list[pl.LazyFrame]:
-    """The series' readings as lazy frames (every source read done); source failures become the API's 502,
-    503 and 504."""
+               forwarded: Mapping[str, str] | None, *, ahead: timedelta = timedelta(0), as_of: datetime | None = None
+               ) -> list[pl.LazyFrame]:
+    """The series' readings as lazy frames, every source read done (a long window reads them day by day)."""
+    return _sourced(lambda: read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry,
+                                      carry_out=ahead, through=ctx.through, forwarded=forwarded, as_of=as_of))
+
+
+def _sourced(read: Callable[[], T]) -> T:
+    """`read()`, its source failures as the API's 409, 502, 503 and 504."""
     try:
-        return read_many(ctx.lake, ctx.catalog, series, start=start, end=end, carry=carry, carry_out=ahead,
-                         through=ctx.through, forwarded=forwarded, as_of=as_of, cache=cache)
+        return read()
     except TooManyMissingDays as exc:
         raise ApiError(409, missing_days_message(exc)) from None
     except SourceBusy as exc:

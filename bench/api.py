@@ -70,7 +70,7 @@ from datahub_assets.definitions import build_definitions  # noqa: E402
 from datahub_assets.engine.align import DEFAULT, align, carry_in  # noqa: E402
 from datahub_assets.instance import prepare_home  # noqa: E402
 from datahub_assets.materialize import materialize_partitions  # noqa: E402
-from datahub_assets.window import ReadThrough, read_many  # noqa: E402
+from datahub_assets.window import ReadThrough, read_frames, read_many  # noqa: E402
 from resources.catalog import Catalog, load_catalog  # noqa: E402
 from resources.registry import LAKE, make_resources  # noqa: E402
 from resources.settings import Settings  # noqa: E402
@@ -321,8 +321,8 @@ class InProcess:
         series = resolve_series(self.catalog, TENANT, AlignRequest.model_validate(BODY).series)
         cadences = [s.cadence for s in series if s.cadence is not None]
         carry = carry_in(DEFAULT, STEP, cadences, start=START, end=END)
-        return series, pl.collect_all(read_many(self.ctx.lake, self.catalog, series, start=START, end=END,
-                                                carry=carry, cache=cache))
+        return series, read_frames(self.ctx.lake, self.catalog, series, start=START, end=END, carry=carry,
+                                   cache=cache)
 
     def aligned(self, series: list[Any], frames: list[pl.DataFrame]) -> Aligned:
         cadences = [s.cadence for s in series if s.cadence is not None]

@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from datahub_assets.cache import PartitionCache
 from datahub_assets.checks import Evidence, gather, passes_blocking, runless_events
-from datahub_assets.engine.grid import as_utc
+from datahub_assets.engine.arrays import stamps
+from datahub_assets.engine.grid import as_utc, to_us
 from datahub_assets.engine.revisions import as_of as versions_at
 from datahub_assets.engine.schema import SERIES_SCHEMA, TS, TS_DTYPE, clean
 from datahub_assets.fetch import fetch_day, raw_dataset, store_day
@@ -226,7 +228,23 @@ def needed_days(
     return days_between(lower.date(), last_day), lower
 
 
-def read_many(
+def read_many(lake: ParquetLake, catalog: Catalog, series: Sequence[SeriesConfig], **window: Any
+              ) -> list[pl.LazyFrame]:
+    """Each series' readings in a window (see `_read` for the window's terms), as lazy frames."""
+    return [f.lazy() if isinstance(f, pl.DataFrame) else f for f in _read(lake, catalog, series, **window)]
+
+
+def read_frames(lake: ParquetLake, catalog: Catalog, series: Sequence[SeriesConfig], **window: Any
+                ) -> list[pl.DataFrame]:
+    """`read_many`'s frames collected: those already in memory (slices of cached days) as they are, the
+    others collected together."""
+    frames = _read(lake, catalog, series, **window)
+    lazy = [f for f in frames if isinstance(f, pl.LazyFrame)]
+    collected = iter(pl.collect_all(lazy) if lazy else [])
+    return [f if isinstance(f, pl.DataFrame) else next(collected) for f in frames]
+
+
+def _read(
     lake: ParquetLake,
     catalog: Catalog,
     series: Sequence[SeriesConfig],
@@ -240,7 +258,7 @@ def read_many(
     as_of: datetime | None = None,
     cache: PartitionCache | None = None,
     today: date | None = None,
-) -> list[pl.LazyFrame]:
+) -> list[pl.LazyFrame | pl.DataFrame]:
     """Each series' stored readings in [start - carry, end + carry_out), clean; `carry=None` reaches back to
     the last stored reading however old. Without `through` an unmaterialized day reads as empty; with it,
     missing days up to today are fetched (at most `through.max_days` per call, else TooManyMissingDays).
@@ -267,22 +285,26 @@ def read_many(
         plans.append((s, dataset, stored, absent, lower))
     if through is not None and sum(len(d) for d in missing.values()) > through.max_days:
         raise TooManyMissingDays(missing, through.max_days)
-    frames = []
+    frames: list[pl.LazyFrame | pl.DataFrame] = []
     for s, dataset, stored, absent, lower in plans:
         fetched = [through.fetch(s, d, forwarded).lazy() for d in absent] if through is not None else []
+        if through is not None and through.on_lake_read and stored:
+            through.on_lake_read(s.source, len(stored))
+        if cache is not None and as_of is None and not fetched:
+            # Sliced to the window already; stored partitions are clean and in day order: sorted and unique.
+            frame = cached(lake, dataset, stored, cache, today, lower, upper)
+            frames.append(frame.replace_column(frame.get_column_index(TS), frame.get_column(TS).set_sorted()))
+            continue
         if as_of is not None:
             scanned = known_at(lake, dataset, list(stored), as_of)
         elif cache is not None:
-            scanned = cached(lake, dataset, stored, cache, today)
+            scanned = cached(lake, dataset, stored, cache, today, None, None).lazy()
         else:
             scanned = lake.scan_existing(dataset, list(stored))
-        if through is not None and through.on_lake_read and stored:
-            through.on_lake_read(s.source, len(stored))
         window = pl.col(TS) < bound(upper)
         if lower is not None:
             window = window & (pl.col(TS) >= bound(lower))
         if scanned is not None and not fetched:
-            # Stored partitions are clean and read in day order: sorted and unique as they are.
             frames.append(scanned.filter(window).set_sorted(TS))
         elif scanned is not None or fetched:
             parts = fetched + ([scanned] if scanned is not None else [])
@@ -298,21 +320,46 @@ def bound(moment: datetime) -> pl.Expr:
     return pl.lit(moment, dtype=TS_DTYPE)
 
 
-def cached(lake: ParquetLake, dataset: str, stored: Mapping[date, str], cache: PartitionCache,
-           today: date) -> pl.LazyFrame | None:
-    """The stored days, closed ones from the cache (read and kept on a miss), today's read as it is."""
-    parts = []
-    for day, version in stored.items():
-        if day >= today:
-            parts.append(lake.read(dataset, day))
-            continue
-        uri = lake.partition(dataset, day)
-        frame = cache.get(uri, version)
-        if frame is None:
-            frame = lake.read(dataset, day)
-            cache.put(uri, version, frame)
-        parts.append(frame)
-    return pl.concat(parts).lazy() if parts else None
+def cached(lake: ParquetLake, dataset: str, stored: Mapping[date, str], cache: PartitionCache, today: date,
+           lower: datetime | None, upper: datetime | None) -> pl.DataFrame:
+    """The stored days' readings in [lower, upper) (None: unbounded): closed days from the cache, today's read
+    as it is. Days are sorted and follow each other, so the window is a slice, found by binary search."""
+    closed = {day: version for day, version in stored.items() if day < today}
+    parts = [closed_days(lake, dataset, closed, cache)] if closed else []
+    parts += [lake.read(dataset, day) for day in stored if day >= today]
+    parts = [part for part in (within(p, lower, upper) for p in parts) if part.height]
+    if not parts:
+        return pl.DataFrame(schema=SERIES_SCHEMA)
+    return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=True)
+
+
+def closed_days(lake: ParquetLake, dataset: str, closed: Mapping[date, str], cache: PartitionCache) -> pl.DataFrame:
+    """Closed days joined in one frame, kept whole: each day decoded once (read and kept on a miss), and the
+    join of several kept too, under the days' versions together, so a repeated window is a slice of it."""
+    if len(closed) > 1:
+        key = f"{dataset}@{','.join(day.isoformat() for day in closed)}"
+        versions = ",".join(closed.values())
+        joined = cache.get(key, versions)
+        if joined is None:
+            joined = pl.concat([closed_days(lake, dataset, {day: v}, cache) for day, v in closed.items()],
+                               rechunk=True)
+            cache.put(key, versions, joined)
+        return joined
+    ((day, version),) = closed.items()
+    uri = lake.partition(dataset, day)
+    frame = cache.get(uri, version)
+    if frame is None:
+        frame = lake.read(dataset, day).rechunk()
+        cache.put(uri, version, frame)
+    return frame
+
+
+def within(frame: pl.DataFrame, lower: datetime | None, upper: datetime | None) -> pl.DataFrame:
+    """The rows of a frame sorted by `ts` with lower <= ts < upper, as a zero-copy slice."""
+    ts = stamps(frame)
+    first = 0 if lower is None else int(np.searchsorted(ts, to_us(lower)))
+    last = len(ts) if upper is None else int(np.searchsorted(ts, to_us(upper)))
+    return frame if first == 0 and last == len(ts) else frame.slice(first, max(0, last - first))
 
 
 def known_at(lake: ParquetLake, dataset: str, days: Sequence[date], at: datetime) -> pl.LazyFrame | None:

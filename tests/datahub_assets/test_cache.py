@@ -55,3 +55,41 @@ def test_the_cache_is_bounded_in_bytes() -> None:
     assert len(cache) == 2 and cache.bytes <= cache.max_bytes
     assert cache.get("u4", "v") is not None and cache.get("u0", "v") is None  # least recently used went first
     assert cache.get("u4", "other") is None  # another version is a miss
+
+
+def test_a_window_of_several_days_is_one_cached_join_sliced_exactly(tmp_path: Path) -> None:
+    """Closed days are joined once under their versions together; any window over them is a slice equal to
+    the uncached read, edges included ([start - carry, end)); rewriting one day rebuilds the join."""
+    (tmp_path / "c.yaml").write_text("partitions: {start: '2024-03-01'}\nsources:\n  s: {kind: demo}\n"
+                                     "series:\n  - {entity: e, attribute: a, source: s}\n")
+    catalog = load_catalog(tmp_path / "c.yaml")
+    lake = ParquetLake(root=str(tmp_path / "lake"))
+    dataset = lake.dataset("default", "raw", "s", "e_a")
+    first = datetime(2024, 3, 1, tzinfo=UTC)
+    for d in range(4):
+        day = first + timedelta(days=d)
+        stamps = [day + timedelta(minutes=10 * i) for i in range(144)]
+        lake.write(dataset, day.date(), pl.DataFrame({"ts": stamps, "value": [d * 1000.0 + i for i in range(144)]},
+                                                     schema={"ts": pl.Datetime("us", "UTC"), "value": pl.Float64}))
+    cache = PartitionCache()
+
+    def read(start: datetime, end: datetime, carry: timedelta | None, use: PartitionCache | None) -> pl.DataFrame:
+        (lazy,) = read_many(lake, catalog, catalog.series, start=start, end=end, carry=carry, cache=use,
+                            today=date(2024, 3, 10))
+        return lazy.collect()
+
+    windows = [(first + timedelta(hours=1), first + timedelta(days=3, minutes=20), timedelta(minutes=10)),
+               (first + timedelta(days=1), first + timedelta(days=3), timedelta(0)),  # edges on readings
+               (first + timedelta(hours=5, minutes=3), first + timedelta(days=3, hours=7, minutes=1), None)]
+    for start, end, carry in windows:
+        want = read(start, end, carry, None)
+        assert want.height > 0 and read(start, end, carry, cache).equals(want)
+        hits = cache.hits
+        assert read(start, end, carry, cache).equals(want)
+        assert cache.hits == hits + 1  # the join of its days, in one lookup
+    time.sleep(0.01)
+    lake.write(dataset, date(2024, 3, 2), frame(7.0))  # one day of the join rewritten
+    start, end, carry = windows[1]
+    got = read(start, end, carry, cache)
+    assert got.equals(read(start, end, carry, None))
+    assert got.filter(pl.col("ts") < datetime(2024, 3, 3, tzinfo=UTC))["value"].unique().to_list() == [7.0]
