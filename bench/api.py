@@ -327,7 +327,7 @@ class InProcess:
     def aligned(self, series: list[Any], frames: list[pl.DataFrame]) -> Aligned:
         cadences = [s.cadence for s in series if s.cadence is not None]
         names = [f"value_{i}" for i in range(len(series))]
-        grid = align([f.lazy() for f in frames], names, start=START, end=END, resolution=STEP, method="locf",
+        grid = align(frames, names, start=START, end=END, resolution=STEP, method="locf",
                      tolerance=DEFAULT, cadences=cadences).collect()
         return Aligned(grid, series, START, END)
 

@@ -291,9 +291,7 @@ def _read(
         if through is not None and through.on_lake_read and stored:
             through.on_lake_read(s.source, len(stored))
         if cache is not None and as_of is None and not fetched:
-            # Sliced to the window already; stored partitions are clean and in day order: sorted and unique.
-            frame = cached(lake, dataset, stored, cache, today, lower, upper)
-            frames.append(frame.replace_column(frame.get_column_index(TS), frame.get_column(TS).set_sorted()))
+            frames.append(cached(lake, dataset, stored, cache, today, lower, upper))
             continue
         if as_of is not None:
             scanned = known_at(lake, dataset, list(stored), as_of)
@@ -323,14 +321,21 @@ def bound(moment: datetime) -> pl.Expr:
 def cached(lake: ParquetLake, dataset: str, stored: Mapping[date, str], cache: PartitionCache, today: date,
            lower: datetime | None, upper: datetime | None) -> pl.DataFrame:
     """The stored days' readings in [lower, upper) (None: unbounded): closed days from the cache, today's read
-    as it is. Days are sorted and follow each other, so the window is a slice, found by binary search."""
+    as it is. Days are sorted and follow each other, so the window is a slice, found by binary search. The
+    frame may be one the cache holds, shared with other threads: it is never changed in place."""
     closed = {day: version for day, version in stored.items() if day < today}
     parts = [closed_days(lake, dataset, closed, cache)] if closed else []
-    parts += [lake.read(dataset, day) for day in stored if day >= today]
+    parts += [flagged(lake.read(dataset, day)) for day in stored if day >= today]
     parts = [part for part in (within(p, lower, upper) for p in parts) if part.height]
     if not parts:
         return pl.DataFrame(schema=SERIES_SCHEMA)
-    return parts[0] if len(parts) == 1 else pl.concat(parts, rechunk=True)
+    return parts[0] if len(parts) == 1 else flagged(pl.concat(parts, rechunk=True))
+
+
+def flagged(frame: pl.DataFrame) -> pl.DataFrame:
+    """A new frame whose `ts` is flagged sorted (stored partitions are clean and in day order; a slice keeps
+    the flag), so the engine never checks it again."""
+    return frame.with_columns(pl.col(TS).set_sorted())
 
 
 def closed_days(lake: ParquetLake, dataset: str, closed: Mapping[date, str], cache: PartitionCache) -> pl.DataFrame:
@@ -341,15 +346,15 @@ def closed_days(lake: ParquetLake, dataset: str, closed: Mapping[date, str], cac
         versions = ",".join(closed.values())
         joined = cache.get(key, versions)
         if joined is None:
-            joined = pl.concat([closed_days(lake, dataset, {day: v}, cache) for day, v in closed.items()],
-                               rechunk=True)
+            joined = flagged(pl.concat([closed_days(lake, dataset, {day: v}, cache) for day, v in closed.items()],
+                                       rechunk=True))
             cache.put(key, versions, joined)
         return joined
     ((day, version),) = closed.items()
     uri = lake.partition(dataset, day)
     frame = cache.get(uri, version)
     if frame is None:
-        frame = lake.read(dataset, day).rechunk()
+        frame = flagged(lake.read(dataset, day).rechunk())
         cache.put(uri, version, frame)
     return frame
 

@@ -41,15 +41,18 @@ def test_two_workers_answer_count_and_record_every_request_once(tmp_path: Path) 
     subprocess.run([DATAHUB, "materialize", "--partition", "2017-01-01..2017-01-02"], env=env, cwd=tmp_path,
                    check=True, capture_output=True, timeout=300)
     port = free_port()
-    proc = subprocess.Popen([DATAHUB, "serve", "--port", str(port), "--workers", "2"], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([DATAHUB, "serve", "--port", str(port), "--workers", "2"], env=env, cwd=tmp_path,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda _: httpx.post(url + "/api/datahub/timeseries/align", json=BODY,
                                                          timeout=60), range(REQUESTS)))
-        assert {a.status_code for a in answers} == {200}
+        failed = [a for a in answers if a.status_code != 200]
+        assert not failed, f"{failed[0].status_code} {failed[0].text}; the server said:\n{log.read_text()[-6000:]}"
         rows = len(answers[0].json()["timestamps"])
         metrics = httpx.get(url + "/metrics", timeout=10).text
         served = float(re.search(r'^datahub_rows_served_total\{endpoint="align"\} (\S+)$', metrics, re.M)[1])  # type: ignore[index]

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 
 from datahub_assets.cache import PartitionCache
-from datahub_assets.window import read_many
-from resources.catalog import load_catalog
+from datahub_assets.window import read_frames, read_many
+from resources.catalog import Catalog, load_catalog
 from resources.lake import ParquetLake
 
 DAY = date(2024, 3, 2)
@@ -22,12 +22,18 @@ def frame(value: float, n: int = 24) -> pl.DataFrame:
                         schema={"ts": pl.Datetime("us", "UTC"), "value": pl.Float64})
 
 
-def test_closed_days_are_decoded_once_and_rewrites_are_seen(tmp_path: Path) -> None:
+def one_series(tmp_path: Path) -> tuple[Catalog, ParquetLake, str]:
+    """A catalog of one demo series and its raw dataset in an empty lake."""
     (tmp_path / "c.yaml").write_text("partitions: {start: '2024-03-01'}\nsources:\n  s: {kind: demo}\n"
                                      "series:\n  - {entity: e, attribute: a, source: s}\n")
     catalog = load_catalog(tmp_path / "c.yaml")
     lake = ParquetLake(root=str(tmp_path / "lake"))
     dataset = lake.dataset("default", "raw", "s", "e_a")
+    return catalog, lake, dataset
+
+
+def test_closed_days_are_decoded_once_and_rewrites_are_seen(tmp_path: Path) -> None:
+    catalog, lake, dataset = one_series(tmp_path)
     lake.write(dataset, DAY, frame(1.0))
     cache = PartitionCache()
     window = {"start": datetime(2024, 3, 2, tzinfo=UTC), "end": datetime(2024, 3, 3, tzinfo=UTC),
@@ -60,11 +66,7 @@ def test_the_cache_is_bounded_in_bytes() -> None:
 def test_a_window_of_several_days_is_one_cached_join_sliced_exactly(tmp_path: Path) -> None:
     """Closed days are joined once under their versions together; any window over them is a slice equal to
     the uncached read, edges included ([start - carry, end)); rewriting one day rebuilds the join."""
-    (tmp_path / "c.yaml").write_text("partitions: {start: '2024-03-01'}\nsources:\n  s: {kind: demo}\n"
-                                     "series:\n  - {entity: e, attribute: a, source: s}\n")
-    catalog = load_catalog(tmp_path / "c.yaml")
-    lake = ParquetLake(root=str(tmp_path / "lake"))
-    dataset = lake.dataset("default", "raw", "s", "e_a")
+    catalog, lake, dataset = one_series(tmp_path)
     first = datetime(2024, 3, 1, tzinfo=UTC)
     for d in range(4):
         day = first + timedelta(days=d)
@@ -93,3 +95,18 @@ def test_a_window_of_several_days_is_one_cached_join_sliced_exactly(tmp_path: Pa
     got = read(start, end, carry, cache)
     assert got.equals(read(start, end, carry, None))
     assert got.filter(pl.col("ts") < datetime(2024, 3, 3, tzinfo=UTC))["value"].unique().to_list() == [7.0]
+
+
+def test_a_read_never_changes_a_frame_the_cache_holds(tmp_path: Path) -> None:
+    """Cached frames are shared by every request thread: a read hands out the frame (or a slice) as it is
+    and flags `ts` sorted on a new frame, never on the one kept."""
+    catalog, lake, dataset = one_series(tmp_path)
+    lake.write(dataset, DAY, frame(1.0))
+    cache = PartitionCache()
+    kept = frame(1.0)  # as another reader left it: `ts` not flagged
+    cache.put(lake.partition(dataset, DAY), lake.versions(dataset, [DAY])[DAY], kept)
+    window = {"start": datetime(2024, 3, 2, tzinfo=UTC), "end": datetime(2024, 3, 3, tzinfo=UTC),
+              "carry": timedelta(0), "cache": cache, "today": date(2024, 3, 10)}
+    (got,) = read_frames(lake, catalog, catalog.series, **window)  # type: ignore[arg-type]
+    assert cache.hits == 1 and got.equals(kept)
+    assert kept["ts"].flags["SORTED_ASC"] is False
