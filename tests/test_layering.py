@@ -50,7 +50,7 @@ def allowed(layer: str, module: str, path: Path | None = None) -> bool:
 
 
 _STDLIB = {"__future__", "collections", "dataclasses", "datetime", "typing", "math", "functools", "itertools"}
-_ENGINE_LIBS = {"polars", "numpy", "numba", "pyarrow"}
+_ENGINE_LIBS = {"polars", "numpy", "numba", "llvmlite", "pyarrow"}  # llvmlite: numba's code generator
 _THREADS = {"os", "threading", "concurrent"}
 FILES = sorted(p for pkg in PROJECT for p in (ROOT / pkg).rglob("*.py"))
 

@@ -92,7 +92,9 @@ def aggregate(
     if method not in AGGREGATES:
         raise ValueError(f"unknown aggregate {method!r}; one of {sorted(AGGREGATES)}")
     labels = labels.cast(TS_DTYPE).alias(TS).set_sorted()
-    distinct = labels.unique(maintain_order=True)  # a point grid finer than 1 us repeats labels
+    at = stamps(labels)
+    repeats = bool((at[1:] <= at[:-1]).any())  # a point grid finer than 1 us repeats labels
+    distinct = labels.unique(maintain_order=True) if repeats else labels
     bounds = edges(distinct, start=start, end=end)
     back = None if len(distinct) == len(labels) else np.searchsorted(stamps(distinct), stamps(labels))
 

@@ -514,6 +514,14 @@ def test_point_count_aggregate_hand_case() -> None:
     assert_frame_equal(out, frame([0, 25, 50, 75, 100], {"x": [2.0, 1.0, 0.0, 1.0, 0.0]}))
 
 
+def test_point_grid_finer_than_a_microsecond_repeats_labels_and_their_buckets() -> None:
+    """5 points over [0, 2 us) floor to 0, 0, 1, 1, 2 us: a repeated label holds its bucket each time."""
+    us = timedelta(microseconds=1)
+    obs = clean(series([(0, 1.0), (1, 3.0)], unit=us))
+    out = run([obs], ["x"], start=EPOCH, end=EPOCH + 2 * us, resolution=5, method="mean")
+    assert_frame_equal(out, frame([0, 0, 1, 1, 2], {"x": [1.0, 1.0, 3.0, 3.0, None]}, unit=us))
+
+
 @given(obs=observations(lo=-50, hi=150, max_size=40), start=st.integers(-60, 160), length=st.integers(1, 100))
 def test_window_is_the_rows_inside(obs: list[tuple[int, float]], start: int, length: int) -> None:
     end = start + length

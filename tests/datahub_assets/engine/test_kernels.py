@@ -25,6 +25,37 @@ def test_searches_find_the_first_stamp_after_x(ts: np.ndarray, x: int, lo_frac: 
     lo = int(lo_frac * want)  # any start at or before the answer (the kernels' precondition)
     assert kernels.after(ts, lo, x) == want
     assert kernels.near(ts, lo, x, guess) == want
+    values = np.zeros(ts.size)
+    assert kernels.scan(ts, lo, x, values, guess) == want  # any reach: blocks, the block's count, then a gallop
+
+
+def bursts(seed: int, n: int) -> np.ndarray:
+    """Unique sorted stamps with every kind of step: bursts 1 apart, regular runs, and long silences."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.choice([1, 7, 60, 5_000], size=n, p=[0.5, 0.3, 0.17, 0.03])
+    return np.cumsum(gaps * rng.integers(1, 3, size=n)).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("step", [50, 2_000, 20_000, 2_000_000])
+def test_kernels_match_numpy_on_long_series_at_every_density(seed: int, step: int) -> None:
+    """Thousands of readings per cell down to many cells per reading: the scanning and the galloping loops,
+    each search's gallop past a scan's reach included, give numpy's answers."""
+    ts = bursts(seed, 50_000)
+    values = np.random.default_rng(seed).normal(size=ts.size)
+    grid = np.arange(ts[0] - 10 * step, ts[-1] + 10 * step, step, dtype=np.int64)
+    out, codes = np.empty(grid.size), np.empty(grid.size, dtype=np.uint8)
+    kernels.carry(grid, ts, values, -1, out, codes)
+    i = np.searchsorted(ts, grid, side="right") - 1
+    assert np.array_equal(codes == kernels.MISSING, i < 0)
+    assert np.array_equal(out[i >= 0], values[i[i >= 0]])
+    bounds = np.searchsorted(ts, grid, side="left")
+    for method, want in (("sum", np.add.reduceat), ("min", np.minimum.reduceat), ("max", np.maximum.reduceat)):
+        sums, counts = np.empty(grid.size - 1), np.empty(grid.size - 1, dtype=np.int64)
+        kernels.reduce(grid, ts, values, kernels.REDUCERS[method], sums, counts)
+        assert np.array_equal(counts, np.diff(bounds))
+        full = counts > 0
+        np.testing.assert_allclose(sums[full], want(values, bounds[:-1][full]), rtol=1e-12, atol=1e-9)
 
 
 @given(ts=stamps, grid=stamps, tolerance=st.integers(-1, 30))
