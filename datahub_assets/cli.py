@@ -111,8 +111,8 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API (uvicorn)."""
     from datahub_assets.instance import prepare_home
 
-    prepare_home()
-    os.execve(_bin("uvicorn"), api_command(host, port, workers), api_env(workers))
+    home = prepare_home()
+    os.execve(_bin("uvicorn"), api_command(host, port, workers), api_env(workers, port, home))
 
 
 def api_command(host: str, port: int, workers: int, log_level: str | None = None) -> list[str]:
@@ -122,14 +122,18 @@ def api_command(host: str, port: int, workers: int, log_level: str | None = None
     return cmd + (["--log-level", log_level] if log_level else [])
 
 
-def api_env(workers: int) -> dict[str, str]:
-    """With several workers, Prometheus' multiprocess mode: each worker writes its counts to a fresh shared
-    folder, and /metrics sums them."""
+def api_env(workers: int, port: int, home: Path) -> dict[str, str]:
+    """With several workers, Prometheus' multiprocess mode: each worker writes its counts to a shared folder,
+    and /metrics sums them. The folder is the port's own in the instance home, emptied at each start (an
+    earlier server's counts are not this one's), so starts never pile folders up."""
     env = dict(os.environ)
     if workers > 1:
-        import tempfile
+        import shutil
 
-        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="datahub-metrics-")
+        folder = home / "api-metrics" / str(port)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     return env
 
 
@@ -148,7 +152,7 @@ def up(host: str, port: int, api_port: int, api_workers: int, log_level: str) ->
     Prints one line when both answer; Ctrl-C stops both."""
     from datahub_assets.instance import prepare_home
 
-    prepare_home()
+    home = prepare_home()
     commands = [
         [_bin("dagster"), "dev", "-w", str(ROOT / "workspace.yaml"), "-h", host, "-p", str(port),
          "--log-level", log_level],
@@ -160,7 +164,7 @@ def up(host: str, port: int, api_port: int, api_workers: int, log_level: str) ->
         signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     # `dagster dev -w workspace.yaml` is the documented way to serve this layout; its note that `dg dev`
     # supersedes it is not for our users.
-    env = {**api_env(api_workers), "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+    env = {**api_env(api_workers, api_port, home), "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
     children = [subprocess.Popen(c, cwd=ROOT, env=env, start_new_session=True) for c in commands]
     probes = [f"http://{host}:{port}/server_info", f"http://{host}:{api_port}/health"]
     ready = False

@@ -30,3 +30,16 @@ def test_health_reports_a_lake_it_cannot_use(client: TestClient, tmp_path: Path)
         answer = client.get("/health")
     assert answer.status_code == 503
     assert answer.json()["lake"] == "error: FileExistsError"
+
+
+def test_health_reports_an_instance_it_cannot_read(client: TestClient, tmp_path: Path) -> None:
+    with client:
+        assert client.get("/health").status_code == 200
+        dbs = list((tmp_path / "home").rglob("runs.db"))
+        assert dbs, "the instance keeps its runs in SQLite"
+        for db in dbs:
+            db.unlink()
+            db.mkdir()  # a folder where the run storage's database file was
+        answer = client.get("/health")
+    assert answer.status_code == 503
+    assert answer.json()["instance"].startswith("error: ")

@@ -80,3 +80,16 @@ def test_two_workers_answer_count_and_record_every_request_once(tmp_path: Path) 
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_several_workers_count_in_the_ports_own_folder_emptied_at_each_start(tmp_path: Path) -> None:
+    """A start never adds a folder: the port's metrics folder in the instance home is reused, emptied."""
+    from datahub_assets.cli import api_env
+
+    assert "PROMETHEUS_MULTIPROC_DIR" not in api_env(1, 8000, tmp_path)
+    first = Path(api_env(2, 8000, tmp_path)["PROMETHEUS_MULTIPROC_DIR"])
+    (first / "counter_123.db").write_bytes(b"an earlier server's counts")
+    again = Path(api_env(2, 8000, tmp_path)["PROMETHEUS_MULTIPROC_DIR"])
+    assert again == first and list(again.iterdir()) == []
+    other = Path(api_env(2, 8001, tmp_path)["PROMETHEUS_MULTIPROC_DIR"])
+    assert other != first and other.parent == first.parent == tmp_path / "api-metrics"
