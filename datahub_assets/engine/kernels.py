@@ -2,8 +2,9 @@
 
 Stamps are int64 microseconds, sorted ascending (clean series, sorted grids); values are float64. Each kernel is
 one forward pass from the previous position: across a few hundred readings it reads the stamps in blocks of 8
-(one cache line each, no mispredicted branch per reading) and prefetches the values it will take next; across
-more it gallops, so a grid of K cells over n readings costs O(K + min(n, K log(n / K))) reads. A bucket is a
+(one cache line each, no mispredicted branch per reading) and takes the values without waiting on memory
+(LOCF gathers them in a second pass once the positions are known, buckets prefetch them ahead); across more it
+gallops, so a grid of K cells over n readings costs O(K + min(n, K log(n / K))) reads. A bucket is a
 contiguous run of readings reduced in place. Kernels release the GIL, so several series run on threads side by
 side. Pure: arrays in, arrays out.
 """
@@ -112,15 +113,15 @@ def near(ts: NDArray[np.int64], lo: int, x: int, guess: int) -> int:  # pragma: 
 
 
 @_inline
-def scan(ts: NDArray[np.int64], lo: int, x: int, values: NDArray[np.float64], reach: int
+def scan(ts: NDArray[np.int64], lo: int, x: int, values: NDArray[np.float64], reach: int, fetch: bool
          ) -> int:  # pragma: no cover - compiled
-    """`after(ts, lo, x)`, read in blocks of 8 stamps for up to `reach` readings, then galloping; `values` is
-    prefetched AHEAD readings in front of the blocks, so the value a kernel takes next is already in cache."""
+    """`after(ts, lo, x)`, read in blocks of 8 stamps for up to `reach` readings, then galloping. With `fetch`,
+    `values` is prefetched AHEAD readings in front of the blocks, so the value taken next is already in cache."""
     n = ts.shape[0]
     j = lo
     stop = min(n, lo + reach)
     while j + 8 <= stop and ts[j + 7] <= x:
-        if j + AHEAD < n:
+        if fetch and j + AHEAD < n:
             prefetch(values, j + AHEAD)
         j += 8
     if j + 8 <= stop:  # the answer is in this block: count the stamps <= x, no branch per stamp
@@ -204,11 +205,21 @@ def carry(grid: NDArray[np.int64], ts: NDArray[np.int64], values: NDArray[np.flo
     j = 0
     guess = 1
     if dense(ts.shape[0], grid.shape[0]):
+        # Two passes: the positions (and codes) while the stamps stream by, then the values, whose loads no
+        # longer wait on each other.
+        at = np.empty(grid.shape[0], dtype=np.int64)
         for k in range(grid.shape[0]):
-            moved = near(ts, j, grid[k], guess) if guess > SCAN else scan(ts, j, grid[k], values, SCAN)
+            t = grid[k]
+            moved = near(ts, j, t, guess) if guess > SCAN else scan(ts, j, t, values, SCAN, False)
             guess = max(moved - j, 1)
             j = moved
-            put(grid, k, ts, j, values, tolerance, out, codes)
+            at[k] = max(j - 1, 0)
+            if j > 0 and (tolerance < 0 or t - ts[j - 1] <= tolerance):
+                codes[k] = MEASURED if ts[j - 1] == t else CARRIED
+            else:
+                codes[k] = MISSING
+        for k in range(grid.shape[0]):
+            out[k] = values[at[k]]  # (undefined where MISSING; dense: ts holds 8 readings or more)
     else:
         for k in range(grid.shape[0]):
             moved = near(ts, j, grid[k], guess)
@@ -251,7 +262,7 @@ def reduce(edges: NDArray[np.int64], ts: NDArray[np.int64], values: NDArray[np.f
     if dense(ts.shape[0], edges.shape[0] - 1):
         for k in range(edges.shape[0] - 1):
             x = edges[k + 1] - 1
-            j = near(ts, i, x, guess) if guess > SCAN else scan(ts, i, x, values, SCAN)
+            j = near(ts, i, x, guess) if guess > SCAN else scan(ts, i, x, values, SCAN, True)
             guess = max(j - i, 1)
             bucket(values, i, j, reducer, k, out, counts)
             i = j
@@ -301,4 +312,4 @@ def warm() -> None:
     carry(ts[:2], ts, values, -1, out, np.empty(2, dtype=np.uint8))
     reduce(ts[:3], ts, values, 0, out, np.empty(2, dtype=np.int64))
     near(ts, 0, 1, 1)
-    scan(ts, 0, 1, values, SCAN)
+    scan(ts, 0, 1, values, SCAN, True)

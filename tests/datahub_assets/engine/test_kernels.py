@@ -26,7 +26,7 @@ def test_searches_find_the_first_stamp_after_x(ts: np.ndarray, x: int, lo_frac: 
     assert kernels.after(ts, lo, x) == want
     assert kernels.near(ts, lo, x, guess) == want
     values = np.zeros(ts.size)
-    assert kernels.scan(ts, lo, x, values, guess) == want  # any reach: blocks, the block's count, then a gallop
+    assert kernels.scan(ts, lo, x, values, guess, True) == want  # any reach: blocks, the block's count, then a gallop
 
 
 def bursts(seed: int, n: int) -> np.ndarray:
