@@ -186,15 +186,11 @@ def dense(readings: int, cells: int) -> bool:  # pragma: no cover - compiled
 
 
 @_inline
-def put(grid: NDArray[np.int64], k: int, ts: NDArray[np.int64], j: int, values: NDArray[np.float64],
-        tolerance: int, out: NDArray[np.float64], codes: NDArray[np.uint8]) -> None:  # pragma: no cover - compiled
-    """Cell k from the last reading before index j."""
-    t = grid[k]
+def code(t: int, ts: NDArray[np.int64], j: int, tolerance: int) -> int:  # pragma: no cover - compiled
+    """A cell at t whose last reading is before index j: MEASURED, CARRIED (within the tolerance) or MISSING."""
     if j > 0 and (tolerance < 0 or t - ts[j - 1] <= tolerance):
-        out[k] = values[j - 1]
-        codes[k] = MEASURED if ts[j - 1] == t else CARRIED
-    else:
-        codes[k] = MISSING
+        return MEASURED if ts[j - 1] == t else CARRIED
+    return MISSING
 
 
 @_jit
@@ -205,19 +201,15 @@ def carry(grid: NDArray[np.int64], ts: NDArray[np.int64], values: NDArray[np.flo
     j = 0
     guess = 1
     if dense(ts.shape[0], grid.shape[0]):
-        # Two passes: the positions (and codes) while the stamps stream by, then the values, whose loads no
+        # Two passes: the positions and codes while the stamps stream by, then the values, whose loads no
         # longer wait on each other.
         at = np.empty(grid.shape[0], dtype=np.int64)
         for k in range(grid.shape[0]):
-            t = grid[k]
-            moved = near(ts, j, t, guess) if guess > SCAN else scan(ts, j, t, values, SCAN, False)
+            moved = near(ts, j, grid[k], guess) if guess > SCAN else scan(ts, j, grid[k], values, SCAN, False)
             guess = max(moved - j, 1)
             j = moved
             at[k] = max(j - 1, 0)
-            if j > 0 and (tolerance < 0 or t - ts[j - 1] <= tolerance):
-                codes[k] = MEASURED if ts[j - 1] == t else CARRIED
-            else:
-                codes[k] = MISSING
+            codes[k] = code(grid[k], ts, j, tolerance)
         for k in range(grid.shape[0]):
             out[k] = values[at[k]]  # (undefined where MISSING; dense: ts holds 8 readings or more)
     else:
@@ -225,7 +217,9 @@ def carry(grid: NDArray[np.int64], ts: NDArray[np.int64], values: NDArray[np.flo
             moved = near(ts, j, grid[k], guess)
             guess = max(moved - j, 1)
             j = moved
-            put(grid, k, ts, j, values, tolerance, out, codes)
+            codes[k] = code(grid[k], ts, j, tolerance)
+            if codes[k] != MISSING:
+                out[k] = values[j - 1]
 
 
 @_inline
